@@ -37,6 +37,9 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["ganzoo", "ganzoo.*"]),
     package_data={"ganzoo": ["*.json", "zoo/*.json"]},
+    # The zoo manifest lives at the top of the checkout; regular installs get a copy here
+    # (ganzoo.zoo.manifest looks in <prefix>/share/ganzoo/).
+    data_files=[("share/ganzoo", ["weights_manifest.json"])],
     python_requires=">=3.10",
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,

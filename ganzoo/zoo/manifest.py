@@ -1,0 +1,227 @@
+"""weights_manifest.json: the zoo's list of models, their recipes, Hub files and metrics.
+
+One entry per model, named ARCH-LOSS-REGULARISER-DATASET (see `NAMING` and docs/zoo.md):
+
+    sndcgan-ns-sn-cifar10          SNDCGAN, non-saturating loss, spectral norm, CIFAR10
+    resnet_cifar-ns-sngp-cifar10   ResNet-CIFAR, NS loss, spectral norm + WGAN-GP, CIFAR10
+    resnet19-ns-lngp-lsun_bedroom  ResNet19, NS loss, layer norm + WGAN-GP, LSUN-Bedroom
+
+Each entry holds `training` (the keyword arguments of `ganzoo.build_gan`, also read by
+`training/train.py --config NAME`), `dataset`, `paper` (the paper's FID and its protocol), `hub`
+(repo id, pinned revision, files with sha256 and size), `metrics` (our measurements, each with
+its protocol) and `status` ("published" or "recipe": no weights yet).
+
+The manifest is found at $GANZOO_MANIFEST when set, else next to the source checkout (editable
+installs), else where a regular install put it (<prefix>/share/ganzoo/weights_manifest.json).
+"""
+import copy
+import difflib
+import json
+import os
+import pathlib
+import site
+import sys
+import tempfile
+
+ENV_VAR = "GANZOO_MANIFEST"
+FILENAME = "weights_manifest.json"
+SCHEMA_PATH = pathlib.Path(__file__).with_name("manifest.schema.json")
+PUBLISHED_FILES = (
+    "README.md",
+    "config.json",
+    "generator.weights.h5",
+    "discriminator.weights.h5",
+    "samples.png",
+)
+TRAINING_KEYS = (
+    "architecture", "resolution", "normalization", "loss", "penalty", "penalty_weight",
+    "disc_iters", "g_lr", "d_lr", "beta1", "beta2", "batch_size", "steps", "z_dim", "ema_decay",
+)
+STATUSES = ("published", "recipe")
+
+NORMALIZATION_TOKENS = {"none": "", "spectral": "sn", "layer": "ln", "batch": "bn", "spectral_layer": "snln"}
+PENALTY_TOKENS = {"none": "", "wgan_gp": "gp", "dragan": "dragan", "r1": "r1", "l2": "l2"}
+NAMING = (
+    "ARCH-LOSS-REGULARISER-DATASET; REGULARISER is the normalisation token (sn, ln, bn, snln) "
+    "followed by the penalty token (gp, dragan, r1, l2), or 'none' when both are absent"
+)
+
+_CACHE = {}
+
+
+class ManifestError(ValueError):
+    """weights_manifest.json is missing, unreadable or inconsistent."""
+
+
+def _candidate_paths():
+    here = pathlib.Path(__file__).resolve()
+    yield here.parents[2] / FILENAME  # source checkout / editable install
+    prefixes = [sys.prefix, sys.exec_prefix, sys.base_prefix]
+    try:
+        prefixes.append(site.getuserbase())
+    except Exception:  # pragma: no cover - site can be stripped in embedded interpreters
+        pass
+    for prefix in dict.fromkeys(prefixes):
+        yield pathlib.Path(prefix) / "share" / "ganzoo" / FILENAME
+
+
+def manifest_path():
+    """The weights_manifest.json in use (see the module docstring for the search order)."""
+    override = os.environ.get(ENV_VAR)
+    if override:
+        path = pathlib.Path(override).expanduser()
+        if not path.is_file():
+            raise ManifestError(
+                f"${ENV_VAR} points to {path}, which is not a file. Unset it to use the "
+                f"installed manifest, or point it at a weights_manifest.json."
+            )
+        return path
+    tried = []
+    for path in _candidate_paths():
+        if path.is_file():
+            return path
+        tried.append(str(path))
+    raise ManifestError(
+        "weights_manifest.json was not found (looked in: " + ", ".join(tried) + "). Reinstall ganzoo "
+        f"(pip install ganzoo, or pip install -e . in a checkout) or set ${ENV_VAR}."
+    )
+
+
+def load_manifest(path=None):
+    """The parsed manifest (a dict; a fresh deep copy each call, so callers may edit it)."""
+    path = pathlib.Path(path) if path is not None else manifest_path()
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError as error:
+        raise ManifestError(f"Cannot read the manifest {path}: {error}") from None
+    if key not in _CACHE:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise ManifestError(f"The manifest {path} is not valid JSON: {error}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+            raise ManifestError(f"The manifest {path} has no 'models' object.")
+        _CACHE.clear()
+        _CACHE[key] = data
+    return copy.deepcopy(_CACHE[key])
+
+
+def load_schema():
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def expected_name(entry):
+    """The name an entry must have, derived from its training config and data set."""
+    t = entry["training"]
+    regulariser = NORMALIZATION_TOKENS[t["normalization"]] + PENALTY_TOKENS[t["penalty"]]
+    return f"{t['architecture']}-{t['loss']}-{regulariser or 'none'}-{entry['dataset']}"
+
+
+def validate(data=None, *, use_schema=True):
+    """Check a manifest dict (default: the installed one); returns a list of problems (empty: valid).
+
+    Checks the JSON schema (when the `jsonschema` package is installed and use_schema is true)
+    and what a schema cannot: every name matches its training config, and resolution fits
+    the data set.
+    """
+    data = load_manifest() if data is None else data
+    problems = []
+    if use_schema:
+        try:
+            import jsonschema
+        except ImportError:
+            jsonschema = None
+        if jsonschema is not None:
+            validator = jsonschema.Draft202012Validator(load_schema())
+            for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+                where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+                problems.append(f"{where}: {error.message}")
+    for name, entry in (data.get("models") or {}).items():
+        try:
+            want = expected_name(entry)
+        except (KeyError, TypeError):
+            continue  # the schema reports the missing fields
+        if want != name:
+            problems.append(f"models/{name}: the name does not match its config (expected {want!r})")
+        resolution = entry.get("training", {}).get("resolution")
+        if entry.get("dataset") == "cifar10" and resolution != 32:
+            problems.append(f"models/{name}: cifar10 models are 32x32, not {resolution}")
+    return problems
+
+
+def entries(path=None):
+    """All entries, as an ordered dict name -> entry (deep copies, each with a 'name' key)."""
+    models = load_manifest(path)["models"]
+    return {name: dict(entry, name=name) for name, entry in models.items()}
+
+
+def names(path=None):
+    return list(load_manifest(path)["models"])
+
+
+def closest_names(name, candidates, n=5):
+    """Known names closest to `name`: string similarity first, then shared name parts."""
+    name = str(name).strip().lower()
+    close = difflib.get_close_matches(name, candidates, n=n, cutoff=0.6)
+    if len(close) < n:
+        parts = set(name.replace("_", "-").split("-"))
+        def overlap(candidate):
+            cparts = set(candidate.replace("_", "-").split("-"))
+            return (len(parts & cparts), difflib.SequenceMatcher(None, name, candidate).ratio())
+        for candidate in sorted(candidates, key=overlap, reverse=True):
+            if candidate not in close:
+                close.append(candidate)
+            if len(close) >= n:
+                break
+    return close[:n]
+
+
+def get_entry(name, path=None):
+    """The manifest entry for `name` (a deep copy with a 'name' key).
+
+    Raises ValueError naming the closest known names when `name` is unknown.
+    """
+    all_entries = entries(path)
+    if not isinstance(name, str):
+        raise ValueError(f"A model name must be a string, got {type(name).__name__}.")
+    key = name.strip()
+    if key in all_entries:
+        return all_entries[key]
+    if key.lower() in all_entries:
+        return all_entries[key.lower()]
+    suggestions = closest_names(key, list(all_entries))
+    raise ValueError(
+        f"Unknown model {name!r}. Closest known names: {', '.join(suggestions)}. "
+        f"Names are {NAMING}. Run `ganzoo list` to see all {len(all_entries)} models."
+    )
+
+
+def training_config(name, path=None):
+    """The entry's `training` object: keyword arguments for `ganzoo.build_gan`."""
+    return dict(get_entry(name, path)["training"])
+
+
+def train_command(name):
+    """The shell command that trains `name` from scratch."""
+    return f"python training/train.py --config {name}"
+
+
+def write_manifest(data, path=None):
+    """Write a manifest dict atomically (validated first; refuses to write an invalid one)."""
+    path = pathlib.Path(path) if path is not None else manifest_path()
+    problems = validate(data)
+    if problems:
+        raise ManifestError("Refusing to write an invalid manifest:\n  " + "\n  ".join(problems))
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=".weights_manifest.", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _CACHE.clear()
+    return path
