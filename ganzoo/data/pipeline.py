@@ -1,0 +1,182 @@
+"""tf.data input pipelines for GAN training, usable from the TensorFlow and JAX backends.
+
+The order of the data is a pure function of (seed, position): data epoch `e` is a stateless
+shuffle of the example indices seeded with (seed, e), cut into full batches (drop_remainder).
+A run resumed at fit step `s` therefore sees exactly the batches an uninterrupted run would have
+seen, without replaying the skipped batches through the decoder.
+
+A fit batch holds `disc_iters * batch_size` images (the GAN's train step gives each
+discriminator update its own slice), float32 in [0, 1], NHWC; with labels it is an
+(images, labels) tuple, labels int32.
+"""
+import numpy as np
+
+from ganzoo.data.sources import DataError, ImageSource, decode_image
+
+_EPOCHS_FOREVER = 2**62
+
+
+def global_batch_size(batch_size, disc_iters=1):
+    return int(batch_size) * int(disc_iters)
+
+
+def check_batch_fits(source, batch_size, disc_iters=1):
+    """Raise DataError when one fit batch needs more images than the data set holds."""
+    needed = global_batch_size(batch_size, disc_iters)
+    if needed > len(source):
+        what = f"{batch_size} x {disc_iters} discriminator steps" if disc_iters > 1 else "a batch"
+        raise DataError(
+            f"One training step needs {needed} images ({what}) but the data set "
+            f"{source.name} holds only {len(source)}. Lower --batch_size or use more data."
+        )
+
+
+def _index_batches(num_examples, batch, seed, shuffle, start_batch):
+    """Dataset of int64 index vectors of length `batch`, forever, starting at batch `start_batch`."""
+    import tensorflow as tf
+
+    per_epoch = num_examples // batch
+    start_epoch, skip = divmod(int(start_batch), per_epoch)
+
+    def epoch_batches(epoch):
+        indices = tf.range(num_examples, dtype=tf.int64)
+        if shuffle:
+            epoch_seed = tf.stack([tf.constant(seed, tf.int64), epoch])
+            indices = tf.random.experimental.stateless_shuffle(indices, seed=epoch_seed)
+        indices = tf.reshape(indices[: per_epoch * batch], [per_epoch, batch])
+        return tf.data.Dataset.from_tensor_slices(indices)
+
+    epochs = tf.data.Dataset.range(start_epoch, _EPOCHS_FOREVER)
+    return epochs.flat_map(epoch_batches).skip(skip)
+
+
+def _to_float(images, resolution):
+    import tensorflow as tf
+
+    images = tf.cast(images, tf.float32) / 255.0
+    if resolution is not None:
+        if images.shape[1] != resolution or images.shape[2] != resolution:
+            # Central square crop (as compare_gan does for LSUN), then resize.
+            height, width = tf.shape(images)[1], tf.shape(images)[2]
+            side = tf.minimum(height, width)
+            top, left = (height - side) // 2, (width - side) // 2
+            images = images[:, top : top + side, left : left + side]
+            images = tf.image.resize(images, (resolution, resolution), method="bilinear",
+                                     antialias=True)
+            images = tf.clip_by_value(images, 0.0, 1.0)
+    return images
+
+
+def make_dataset(
+    source: ImageSource,
+    batch_size: int,
+    disc_iters: int = 1,
+    seed: int = 0,
+    shuffle: bool = True,
+    start_step: int = 0,
+    resolution=None,
+    resize: bool = False,
+    labels: bool = True,
+    prefetch: bool = True,
+):
+    """An endless tf.data.Dataset of fit batches for `ganzoo.GAN.fit`.
+
+    Args:
+      source: an ImageSource (`ganzoo.data.load_source`).
+      batch_size: images per discriminator update; a fit batch holds batch_size * disc_iters.
+      seed: data order seed; `start_step`: fit steps already taken (resume continues the order).
+      resolution: the model's resolution. Images of another size raise DataError unless
+        `resize` is true (then they are resized, bilinear with antialiasing).
+      labels: yield (images, labels) when the source has labels.
+    Use with `fit(dataset, steps_per_epoch=...)`: the dataset never ends.
+    """
+    import tensorflow as tf
+
+    check_batch_fits(source, batch_size, disc_iters)
+    batch = global_batch_size(batch_size, disc_iters)
+    shape = source.image_shape
+    if resolution is not None and not resize:
+        if shape is None or shape[0] != resolution or shape[1] != resolution:
+            found = "of mixed sizes" if shape is None else f"{shape[1]}x{shape[0]}"
+            raise DataError(
+                f"The images of {source.name} are {found} but the model's resolution is "
+                f"{resolution}x{resolution}. Pick a config of the data's resolution, or pass "
+                "--resize to resize the images."
+            )
+    if shape is None and resolution is None:
+        raise DataError(f"{source.name} mixes image sizes: give a resolution to resize to.")
+    out_hw = (resolution, resolution) if resolution is not None else tuple(shape[:2])
+    with_labels = labels and source.labels is not None
+
+    indices = _index_batches(len(source), batch, seed, shuffle, start_step)
+    autotune = tf.data.AUTOTUNE
+    if source.images is not None:
+        images = tf.constant(source.images)
+        label_table = tf.constant(source.labels) if with_labels else None
+
+        def gather(idx):
+            batch_images = _to_float(tf.gather(images, idx), resolution)
+            if with_labels:
+                return batch_images, tf.gather(label_table, idx)
+            return batch_images
+
+        dataset = indices.map(gather, num_parallel_calls=autotune, deterministic=True)
+    else:
+        records = source.records
+        label_array = source.labels
+
+        def load(index):
+            image = decode_image(records[int(index)])
+            if shape is not None and image.shape != tuple(shape):
+                raise DataError(
+                    f"{source.descriptions[int(index)]} is {image.shape}, not {shape}."
+                )
+            return image
+
+        def decode(index):
+            image = tf.numpy_function(load, [index], tf.uint8, stateful=False)
+            image.set_shape(shape if shape is not None else (None, None, 3))
+            image = _to_float(image[None], resolution)[0]
+            if with_labels:
+                return image, tf.gather(tf.constant(label_array), index)
+            return image
+
+        dataset = indices.unbatch().map(decode, num_parallel_calls=autotune, deterministic=True)
+        dataset = dataset.batch(batch, drop_remainder=True)
+
+    def set_shapes(*element):
+        element[0].set_shape((batch,) + out_hw + (3,))
+        if len(element) > 1:
+            element[1].set_shape((batch,))
+            return element
+        return element[0]
+
+    dataset = dataset.map(set_shapes)
+    if prefetch:
+        dataset = dataset.prefetch(autotune)
+    return dataset
+
+
+def load(dataset, batch_size, disc_iters=1, split="train", data_dir=None, seed=0, start_step=0,
+         resolution=None, resize=False, labels=True, **source_kwargs):
+    """One call from a --dataset value to (tf.data.Dataset, ImageSource)."""
+    from ganzoo.data.sources import load_source
+
+    if resolution is not None:
+        source_kwargs.setdefault("synthetic_resolution", resolution)
+    source_kwargs.setdefault("allow_mixed_sizes", resize)
+    source = load_source(dataset, split=split, data_dir=data_dir, **source_kwargs)
+    pipeline = make_dataset(source, batch_size, disc_iters, seed=seed, start_step=start_step,
+                            resolution=resolution, resize=resize, labels=labels)
+    return pipeline, source
+
+
+def take_images(source, count, seed=0):
+    """`count` images of a source as float32 [0, 1] numpy (N, H, W, 3), e.g. for FID references."""
+    count = min(int(count), len(source))
+    order = np.random.default_rng(seed).permutation(len(source))[:count]
+    if source.images is not None:
+        chosen = source.images[np.sort(order)]
+    else:
+        chosen = np.stack([decode_image(source.records[i]) for i in np.sort(order)])
+    return chosen.astype(np.float32) / 255.0
