@@ -1,0 +1,174 @@
+"""File-level zoo tests: the real huggingface_hub client against the loopback Hub (no Keras)."""
+import hashlib
+import os
+import pathlib
+import socket
+import time
+
+import pytest
+
+from ganzoo.zoo import hub
+from hub_server import HubServer
+
+REPO = "ganzoo/test-model"
+
+
+def record(data):
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
+@pytest.fixture
+def server():
+    with HubServer(max_requests=500) as srv:
+        yield srv
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GANZOO_HUB_DIR", str(tmp_path / "mirror"))
+    for name in ("GANZOO_OFFLINE", "HF_HUB_OFFLINE", "GANZOO_HUB_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def online(server, monkeypatch):
+    monkeypatch.setenv("GANZOO_HUB_ENDPOINT", server.endpoint)
+    return server
+
+
+def cache_files(tmp_path):
+    root = tmp_path / "cache" / "hub"
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and ".locks" not in p.parts)
+
+
+def test_download_then_cache_hit(online, isolated):
+    data = os.urandom(50_000)
+    sha = online.commit(REPO, {"generator.weights.h5": data})
+    path, source = hub.fetch_file(REPO, "generator.weights.h5", revision=sha, expected=record(data), progress=False)
+    assert source == "hub" and pathlib.Path(path).read_bytes() == data
+    assert online.count("GET", "generator.weights.h5") == 1
+    requests_before = len(online.requests)
+    path2, source2 = hub.fetch_file(REPO, "generator.weights.h5", revision=sha, expected=record(data))
+    assert (path2, source2) == (path, "cache")
+    assert len(online.requests) == requests_before  # a cache hit sends nothing
+
+
+def test_revision_pinning(online):
+    old, new = os.urandom(20_000), os.urandom(20_000)
+    sha_old = online.commit(REPO, {"generator.weights.h5": old})
+    sha_new = online.commit(REPO, {"generator.weights.h5": new})
+    assert sha_old != sha_new
+    path_old, _ = hub.fetch_file(REPO, "generator.weights.h5", revision=sha_old, expected=record(old), progress=False)
+    path_new, _ = hub.fetch_file(REPO, "generator.weights.h5", revision=sha_new, expected=record(new), progress=False)
+    assert pathlib.Path(path_old).read_bytes() == old
+    assert pathlib.Path(path_new).read_bytes() == new
+    assert f"/resolve/{sha_old}/" in online.requests[0][1]
+    # The pinned old revision is served even though main has moved on; expecting the wrong
+    # revision's hash is refused.
+    with pytest.raises(hub.IntegrityError):
+        hub.fetch_file(REPO, "generator.weights.h5", revision="main", expected=record(old), progress=False)
+
+
+def test_offline_with_warm_cache(server, isolated, monkeypatch):
+    data = os.urandom(10_000)
+    sha = server.commit(REPO, {"config.json": data})
+    monkeypatch.setenv("GANZOO_HUB_ENDPOINT", server.endpoint)
+    path, _ = hub.fetch_file(REPO, "config.json", revision=sha, expected=record(data), progress=False)
+    server.stop()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert hub.fetch_file(REPO, "config.json", revision=sha, expected=record(data)) == (path, "cache")
+    with pytest.raises(hub.ZooError, match="offline mode is on.*GANZOO_HUB_DIR"):
+        hub.fetch_file(REPO, "other.json", revision=sha, expected=record(b"x"))
+
+
+def _dead_endpoint():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"  # nothing listens there any more
+
+
+def test_no_network_names_mirror_and_offline_options(monkeypatch):
+    import huggingface_hub.utils._http as hf_http
+
+    monkeypatch.setattr(hf_http.time, "sleep", lambda seconds: None)  # huggingface_hub's retry back-off
+    monkeypatch.setenv("GANZOO_HUB_ENDPOINT", _dead_endpoint())
+    with pytest.raises(hub.ZooError) as info:
+        hub.fetch_file(REPO, "config.json", revision="a" * 40, expected=record(b"{}"), progress=False)
+    message = str(info.value)
+    assert "unreachable" in message and "GANZOO_HUB_DIR" in message and "HF_HUB_OFFLINE=1" in message
+
+
+def test_404_missing_file_revision_and_repo(online):
+    sha = online.commit(REPO, {"config.json": b"{}"})
+    with pytest.raises(hub.ZooError, match="has no generator.weights.h5 .*404"):
+        hub.fetch_file(REPO, "generator.weights.h5", revision=sha, expected=record(b"x"), progress=False)
+    with pytest.raises(hub.ZooError, match="has no revision"):
+        hub.fetch_file(REPO, "config.json", revision="b" * 40, expected=record(b"{}"), progress=False)
+    with pytest.raises(hub.ZooError, match="has no repo ganzoo/nope"):
+        hub.fetch_file("ganzoo/nope", "config.json", revision=sha, expected=record(b"{}"), progress=False)
+
+
+def test_tampered_download_is_refused_and_not_cached(online, isolated):
+    data = os.urandom(30_000)
+    sha = online.commit(REPO, {"generator.weights.h5": data})
+    online.tamper(REPO, "generator.weights.h5", data[:-4] + b"evil", revision=sha)
+    with pytest.raises(hub.IntegrityError, match="sha256 .*removed from the cache and not loaded"):
+        hub.fetch_file(REPO, "generator.weights.h5", revision=sha, expected=record(data), progress=False)
+    assert not [f for f in cache_files(isolated) if f.endswith(("generator.weights.h5",)) or "/blobs/" in f]
+
+
+def test_interrupted_download_leaves_no_partial_file(online, isolated, monkeypatch):
+    import huggingface_hub.file_download as file_download
+
+    monkeypatch.setattr(file_download.time, "sleep", lambda seconds: None)  # its retry back-off
+    data = os.urandom(200_000)
+    sha = online.commit(REPO, {"generator.weights.h5": data})
+    online.interrupt(REPO, "generator.weights.h5", times=100)
+    with pytest.raises(hub.ZooError, match="download failed"):
+        hub.fetch_file(REPO, "generator.weights.h5", revision=sha, expected=record(data), progress=False)
+    leftovers = [f for f in cache_files(isolated) if "models--" in f]
+    assert leftovers == [], leftovers  # neither the snapshot file nor a blob nor an .incomplete
+    # One interruption: huggingface_hub retries, and the result is whole and verified.
+    online.interrupt(REPO, "generator.weights.h5", times=1)
+    path, source = hub.fetch_file(REPO, "generator.weights.h5", revision=sha, expected=record(data), progress=False)
+    assert source == "hub" and pathlib.Path(path).read_bytes() == data
+
+
+def test_corrupt_cached_file_is_removed_and_fetched_again(online, isolated):
+    data = os.urandom(40_000)
+    sha = online.commit(REPO, {"generator.weights.h5": data})
+    path, _ = hub.fetch_file(REPO, "generator.weights.h5", revision=sha, expected=record(data), progress=False)
+    blob = pathlib.Path(path).resolve()
+    blob.write_bytes(data[: len(data) // 2])  # as a truncated copy would be
+    with pytest.warns(UserWarning, match="Removed generator.weights.h5 .*truncated"):
+        path2, source = hub.fetch_file(REPO, "generator.weights.h5", revision=sha, expected=record(data), progress=False)
+    assert source == "hub" and pathlib.Path(path2).read_bytes() == data
+
+
+def test_mirror_is_used_and_a_bad_mirror_file_is_skipped(online, isolated):
+    data = os.urandom(10_000)
+    sha = online.commit(REPO, {"generator.weights.h5": data})
+    folder = isolated / "mirror" / "ganzoo" / "test-model"
+    folder.mkdir(parents=True)
+    (folder / "generator.weights.h5").write_bytes(data)
+    path, source = hub.fetch_file(REPO, "generator.weights.h5", revision=sha, expected=record(data))
+    assert source == "mirror" and pathlib.Path(path) == folder / "generator.weights.h5"
+    assert online.count() == 0
+    (folder / "generator.weights.h5").write_bytes(b"tampered")
+    with pytest.warns(UserWarning, match="Skipping the mirror"):
+        path, source = hub.fetch_file(REPO, "generator.weights.h5", revision=sha, expected=record(data), progress=False)
+    assert source == "hub" and pathlib.Path(path).read_bytes() == data
+    assert (folder / "generator.weights.h5").read_bytes() == b"tampered"  # the mirror is never modified
+
+
+def test_server_is_loopback_only_and_stops():
+    srv = HubServer().start()
+    assert srv.endpoint.startswith("http://127.0.0.1:")
+    port = int(srv.endpoint.rsplit(":", 1)[1])
+    srv.stop()
+    time.sleep(0.05)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
