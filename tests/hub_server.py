@@ -190,13 +190,18 @@ def _make_handler(server):
             else:
                 self._error(404, "NotFound", f"no such endpoint: {url.path}")
 
-        def _resolve_file(self, repo_id, revision, filename):
+        def _lookup(self, repo_id, revision):
+            """(repo, commit sha), or (None, None) after answering the Hub's error."""
             repo, sha = server._resolve(repo_id, revision)
             if repo is None:
                 self._error(401, "RepoNotFound", f"Repository {repo_id} not found")
-                return
-            if sha is None:
+            elif sha is None:
                 self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+            return (repo, sha) if sha else (None, None)
+
+        def _resolve_file(self, repo_id, revision, filename):
+            repo, sha = self._lookup(repo_id, revision)
+            if sha is None:
                 return
             data = repo["commits"][sha].get(filename)
             if data is None:
@@ -234,12 +239,8 @@ def _make_handler(server):
             self.wfile.write(body)
 
         def _api(self, repo_id, kind, revision, subpath, query):
-            repo, sha = server._resolve(repo_id, revision)
-            if repo is None:
-                self._error(401, "RepoNotFound", f"Repository {repo_id} not found")
-                return
+            repo, sha = self._lookup(repo_id, revision)
             if sha is None:
-                self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
                 return
             tree = repo["commits"][sha]
             if kind == "revision":
