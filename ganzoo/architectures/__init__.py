@@ -1,0 +1,65 @@
+"""Architecture families by name: one file per family, chosen with build_generator/discriminator."""
+import difflib
+
+from ganzoo.architectures.base import DEFAULT_Z_DIM, Discriminator, Generator, sample_noise
+from ganzoo.architectures.resnet19 import ResNet19Discriminator, ResNet19Generator
+from ganzoo.architectures.resnet_cifar import ResNetCIFARDiscriminator, ResNetCIFARGenerator
+from ganzoo.architectures.sndcgan import SNDCGANDiscriminator, SNDCGANGenerator
+
+# name -> (generator class, discriminator class, default resolution)
+ARCHITECTURES = {
+    "sndcgan": (SNDCGANGenerator, SNDCGANDiscriminator, 32),
+    "resnet19": (ResNet19Generator, ResNet19Discriminator, 128),
+    "resnet_cifar": (ResNetCIFARGenerator, ResNetCIFARDiscriminator, 32),
+}
+
+
+def _lookup(architecture):
+    key = str(architecture).lower().replace("-", "_")
+    if key not in ARCHITECTURES:
+        close = difflib.get_close_matches(key, ARCHITECTURES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            f"Unknown architecture {architecture!r}; valid choices: "
+            f"{', '.join(ARCHITECTURES)}.{hint}"
+        )
+    return ARCHITECTURES[key]
+
+
+def build_generator(architecture, resolution=None, z_dim=DEFAULT_Z_DIM, name="generator"):
+    """A built generator of the named family (images in [0, 1])."""
+    generator_cls, _, default_resolution = _lookup(architecture)
+    return generator_cls(resolution=resolution or default_resolution, z_dim=z_dim, name=name)
+
+
+def build_discriminator(architecture, resolution=None, normalization="spectral", name="discriminator"):
+    """A built discriminator of the named family (one logit per image)."""
+    _, discriminator_cls, default_resolution = _lookup(architecture)
+    return discriminator_cls(
+        resolution=resolution or default_resolution, normalization=normalization, name=name
+    )
+
+
+def architecture_name(model):
+    """The registry name of a generator or discriminator instance."""
+    for name, classes in ARCHITECTURES.items():
+        if isinstance(model, classes[:2]):
+            return name
+    raise ValueError(f"{type(model).__name__} is not a ganzoo architecture.")
+
+
+__all__ = [
+    "ARCHITECTURES",
+    "Discriminator",
+    "Generator",
+    "ResNet19Discriminator",
+    "ResNet19Generator",
+    "ResNetCIFARDiscriminator",
+    "ResNetCIFARGenerator",
+    "SNDCGANDiscriminator",
+    "SNDCGANGenerator",
+    "architecture_name",
+    "build_discriminator",
+    "build_generator",
+    "sample_noise",
+]

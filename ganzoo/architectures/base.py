@@ -1,0 +1,86 @@
+"""Base classes shared by every generator and discriminator family."""
+import keras
+import numpy as np
+from keras import ops
+
+DEFAULT_Z_DIM = 128
+
+
+def weight_init(truncated=False):
+    """N(0, 0.02), as compare_gan (truncated for the ResNet convolutions)."""
+    if truncated:
+        return keras.initializers.TruncatedNormal(0.0, 0.02)
+    return keras.initializers.RandomNormal(0.0, 0.02)
+
+
+def sample_noise(num, z_dim, seed=None):
+    """z ~ U(-1, 1), drawn with NumPy so the same seed gives the same z on every backend."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1.0, 1.0, size=(int(num), int(z_dim))).astype("float32")
+
+
+class Generator(keras.Model):
+    """A generator maps z ~ U(-1, 1) of size `z_dim` to images in [0, 1] (NHWC)."""
+
+    def __init__(self, resolution, z_dim=DEFAULT_Z_DIM, **kwargs):
+        super().__init__(**kwargs)
+        self.resolution = int(resolution)
+        self.z_dim = int(z_dim)
+        if self.z_dim < 1:
+            raise ValueError(f"z_dim must be a positive integer; got {z_dim}.")
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        # Subclassed models create variables on their first call: run one on a dummy z so a
+        # constructed (or deserialised) generator is always complete.
+        self.call(ops.zeros((1, self.z_dim)), training=False)
+        self.built = True
+
+    @property
+    def image_shape(self):
+        return (self.resolution, self.resolution, 3)
+
+    def sample(self, num, seed=None, batch_size=256, z=None):
+        """Generate `num` images (numpy float32 in [0, 1], shape (num, H, W, 3)).
+
+        `seed` fixes z (drawn with NumPy, identical on every backend); `z` may be given instead.
+        """
+        num = int(num)
+        if num < 1:
+            raise ValueError(f"num must be >= 1; got {num}.")
+        if z is None:
+            z = sample_noise(num, self.z_dim, seed)
+        z = np.asarray(z, dtype="float32")
+        if z.shape != (num, self.z_dim):
+            raise ValueError(f"z must have shape ({num}, {self.z_dim}); got {z.shape}.")
+        outputs = [
+            ops.convert_to_numpy(self(z[i : i + batch_size], training=False))
+            for i in range(0, num, batch_size)
+        ]
+        return np.concatenate(outputs, axis=0).astype("float32")
+
+    def get_config(self):
+        return {"name": self.name, "resolution": self.resolution, "z_dim": self.z_dim}
+
+
+class Discriminator(keras.Model):
+    """A discriminator maps images in [0, 1] (NHWC) to one logit per image, shape (N, 1)."""
+
+    def __init__(self, resolution, normalization="spectral", **kwargs):
+        super().__init__(**kwargs)
+        self.resolution = int(resolution)
+        self.normalization = normalization
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        self.call(ops.zeros((1, self.resolution, self.resolution, 3)), training=False)
+        self.built = True
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "resolution": self.resolution,
+            "normalization": self.normalization,
+        }

@@ -1,0 +1,30 @@
+"""The only per-backend code of ganzoo: gradients and optimizer/state plumbing.
+
+Everything else (losses, penalties, the order of D and G updates, EMA) is written once with
+keras.ops in ganzoo/gan.py. Each backend module provides:
+
+- value_and_grad(fn): fn(params, *args) -> (loss, aux); returns ((loss, aux), grads wrt params)
+- input_gradient(fn, x): d sum(fn(x)) / dx, differentiable again (for gradient penalties)
+- apply_gradients(optimizer, grads, variables, values, optimizer_values) -> (values, opt_values)
+- train_step: the Keras train_step of that backend's trainer
+"""
+import keras
+
+BACKEND = keras.backend.backend()
+
+if BACKEND == "jax":
+    from ganzoo.backend.jax import apply_gradients, input_gradient, train_step, value_and_grad
+elif BACKEND == "tensorflow":
+    from ganzoo.backend.tensorflow import (
+        apply_gradients,
+        input_gradient,
+        train_step,
+        value_and_grad,
+    )
+else:
+    raise ImportError(
+        f"ganzoo supports the 'tensorflow' and 'jax' Keras backends; KERAS_BACKEND is "
+        f"{BACKEND!r}. Set KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax."
+    )
+
+__all__ = ["BACKEND", "apply_gradients", "input_gradient", "train_step", "value_and_grad"]

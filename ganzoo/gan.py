@@ -1,0 +1,474 @@
+"""The GAN model: a keras.Model whose train_step makes the paper's discriminator and generator
+updates, written once with keras.ops; ganzoo.backend holds the per-backend gradient plumbing.
+
+One fit() step = `disc_iters` discriminator updates (each on its own slice of the batch and its
+own z) followed by one generator update, all inside one compiled step.
+"""
+import keras
+import numpy as np
+from keras import ops
+
+from ganzoo import backend
+from ganzoo.architectures import build_discriminator, build_generator
+from ganzoo.losses import get_loss
+from ganzoo.optimizers import GANOptimizer, paper_adam
+from ganzoo.penalties import get_penalty, penalty_name
+
+
+class StateLayout:
+    """Where each sub-model's variables sit in the GAN's variable lists.
+
+    The train step works on plain lists of values (what jax.jit threads through fit()); this
+    maps them to and from the generator's, discriminator's and EMA generator's variables.
+    """
+
+    def __init__(self, gan):
+        self.gan = gan
+        trainable = {id(v): i for i, v in enumerate(gan.trainable_variables)}
+        buffers = {id(v): i for i, v in enumerate(gan.non_trainable_variables)}
+        g, d = gan.generator, gan.discriminator
+        self.g_params = [trainable[id(v)] for v in g.trainable_variables]
+        self.d_params = [trainable[id(v)] for v in d.trainable_variables]
+        if len(self.g_params) + len(self.d_params) != len(trainable):
+            raise ValueError(
+                "The GAN has trainable variables outside its generator and discriminator; "
+                "freeze them (trainable=False) or move them into a sub-model."
+            )
+        self.g_buffers = [buffers[id(v)] for v in g.non_trainable_variables]
+        self.d_buffers = [buffers[id(v)] for v in d.non_trainable_variables]
+        self.ema = [buffers[id(v)] for v in gan.ema_generator.variables] if gan.ema_generator else []
+        self.seed = buffers[id(gan.seed_generator.state)]
+        self.n_g_opt = len(gan.optimizer.generator_optimizer.variables)
+        # EMA sources: for each generator variable (in .variables order), where its value lives.
+        self.ema_sources = []
+        g_param_pos = {id(v): i for i, v in enumerate(g.trainable_variables)}
+        g_buffer_pos = {id(v): i for i, v in enumerate(g.non_trainable_variables)}
+        for v in g.variables:
+            if id(v) in g_param_pos:
+                self.ema_sources.append(("g_params", g_param_pos[id(v)]))
+            else:
+                self.ema_sources.append(("g_buffers", g_buffer_pos[id(v)]))
+        d_opt = gan.optimizer.discriminator_optimizer
+        self.d_iterations = [id(v) for v in d_opt.variables].index(id(d_opt.iterations))
+        self.d_kernels = [i for i, v in enumerate(d.trainable_variables) if v.name == "kernel"]
+
+    # JAX: fit()'s state lists <-> named groups of values.
+    def unpack(self, trainable, non_trainable, optimizer_values):
+        return {
+            "g_params": [trainable[i] for i in self.g_params],
+            "d_params": [trainable[i] for i in self.d_params],
+            "g_buffers": [non_trainable[i] for i in self.g_buffers],
+            "d_buffers": [non_trainable[i] for i in self.d_buffers],
+            "ema": [non_trainable[i] for i in self.ema],
+            "seed": non_trainable[self.seed],
+            "g_opt": list(optimizer_values[: self.n_g_opt]),
+            "d_opt": list(optimizer_values[self.n_g_opt :]),
+        }
+
+    def pack(self, values, trainable, non_trainable):
+        trainable, non_trainable = list(trainable), list(non_trainable)
+        for key, positions, target in (
+            ("g_params", self.g_params, trainable),
+            ("d_params", self.d_params, trainable),
+            ("g_buffers", self.g_buffers, non_trainable),
+            ("d_buffers", self.d_buffers, non_trainable),
+            ("ema", self.ema, non_trainable),
+        ):
+            for position, value in zip(positions, values[key]):
+                target[position] = value
+        non_trainable[self.seed] = values["seed"]
+        return trainable, non_trainable, values["g_opt"] + values["d_opt"]
+
+    # TensorFlow: read the variables' current values; write back the non-trainable ones.
+    def read(self, read_value):
+        """Current values, each read with `read_value(variable)` (a tensor, not the variable)."""
+        gan = self.gan
+        read = lambda variables: [read_value(v) for v in variables]  # noqa: E731
+        return {
+            "g_params": read(gan.generator.trainable_variables),
+            "d_params": read(gan.discriminator.trainable_variables),
+            "g_buffers": read(gan.generator.non_trainable_variables),
+            "d_buffers": read(gan.discriminator.non_trainable_variables),
+            "ema": read(gan.ema_generator.variables) if gan.ema_generator else [],
+            "seed": read_value(gan.seed_generator.state),
+            "g_opt": None,
+            "d_opt": None,
+        }
+
+    def write_buffers(self, values):
+        gan = self.gan
+        pairs = list(zip(gan.generator.non_trainable_variables, values["g_buffers"]))
+        pairs += zip(gan.discriminator.non_trainable_variables, values["d_buffers"])
+        if gan.ema_generator:
+            pairs += zip(gan.ema_generator.variables, values["ema"])
+        pairs.append((gan.seed_generator.state, values["seed"]))
+        for variable, value in pairs:
+            variable.assign(value)
+
+
+@keras.saving.register_keras_serializable(package="ganzoo")
+class GAN(keras.Model):
+    """A generator and a discriminator trained with the GAN Landscape's semantics.
+
+    Args:
+        generator: a ganzoo Generator (or any keras.Model mapping (N, z_dim) to images in [0, 1]
+            with a `z_dim` attribute).
+        discriminator: a keras.Model mapping images to logits of shape (N, 1).
+        ema_decay: if set, an exponential moving average of G's weights is kept in
+            `ema_generator` (used by `generate`); None disables it.
+        ema_start_step: before this discriminator step the average just copies G.
+        seed: seed of the training noise (z, penalty interpolation).
+    """
+
+    def __init__(self, generator, discriminator, ema_decay=None, ema_start_step=0, seed=None, **kwargs):
+        kwargs.setdefault("name", "gan")
+        super().__init__(**kwargs)
+        if not hasattr(generator, "z_dim"):
+            raise ValueError("The generator needs a `z_dim` attribute (ganzoo generators have one).")
+        if ema_decay is not None and not 0.0 < float(ema_decay) < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) or None; got {ema_decay}.")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        self.ema_start_step = int(ema_start_step)
+        self.seed = seed
+        self.ema_generator = None
+        if self.ema_decay is not None:
+            config = dict(generator.get_config(), name="ema_generator")
+            ema = generator.__class__.from_config(config)
+            ema.trainable = False
+            ema.set_weights(generator.get_weights())
+            self.ema_generator = ema
+        self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.penalty_tracker = keras.metrics.Mean(name="penalty")
+        self._state_layout = None
+        self.built = True  # call() takes z, not an image batch: nothing left to build
+
+    # ----------------------------------------------------------------------------- inference
+    @property
+    def z_dim(self):
+        return self.generator.z_dim
+
+    def call(self, z, training=False):
+        return self.generator(z, training=training)
+
+    def generate(self, num, seed=None, batch_size=256, z=None):
+        """`num` images (numpy float32 in [0, 1]); from the EMA generator when there is one."""
+        return (self.ema_generator or self.generator).sample(num, seed=seed, batch_size=batch_size, z=z)
+
+    # ------------------------------------------------------------------------------- compile
+    def compile(
+        self,
+        g_optimizer=None,
+        d_optimizer=None,
+        loss="ns",
+        penalty="none",
+        penalty_weight=None,
+        disc_iters=1,
+        **kwargs,
+    ):
+        """Configure training.
+
+        Args:
+            g_optimizer, d_optimizer: the two optimizers (default: the paper's Adam, lr 2e-4,
+                betas 0.5/0.999, epsilon 1e-8). They must be distinct instances.
+            loss: ns, minimax, wgan, ls, ls_raw or hinge (see ganzoo.losses).
+            penalty: none, wgan_gp, dragan, r1 or l2 (see ganzoo.penalties).
+            penalty_weight: lambda (gamma for r1); required with a penalty.
+            disc_iters: discriminator updates per generator update.
+            **kwargs: passed to keras.Model.compile (steps_per_execution, jit_compile, ...).
+        """
+        for unsupported in ("optimizer", "metrics", "loss_weights", "weighted_metrics"):
+            if kwargs.get(unsupported) is not None:
+                raise ValueError(
+                    f"GAN.compile does not take {unsupported!r}: pass g_optimizer and "
+                    "d_optimizer, a loss name and a penalty name instead."
+                )
+            kwargs.pop(unsupported, None)
+        self.gan_loss = get_loss(loss)
+        self.penalty_name = penalty_name(penalty)
+        self.penalty_fn = get_penalty(penalty)
+        if self.penalty_name == "none":
+            penalty_weight = 0.0 if penalty_weight is None else penalty_weight
+        elif penalty_weight is None:
+            raise ValueError(
+                f"penalty={penalty!r} needs penalty_weight (lambda); the paper's best settings use "
+                "1 or 10 for wgan_gp. Pass penalty_weight=..."
+            )
+        if float(penalty_weight) < 0:
+            raise ValueError(f"penalty_weight must be >= 0; got {penalty_weight}.")
+        self.penalty_weight = float(penalty_weight)
+        if int(disc_iters) != disc_iters or int(disc_iters) < 1:
+            raise ValueError(f"disc_iters must be a positive integer; got {disc_iters}.")
+        self.disc_iters = int(disc_iters)
+        g_optimizer = paper_adam() if g_optimizer is None else g_optimizer
+        d_optimizer = paper_adam() if d_optimizer is None else d_optimizer
+        optimizer = GANOptimizer(g_optimizer, d_optimizer)
+        optimizer.attach(self)
+        self._state_layout = None
+        super().compile(optimizer=optimizer, **kwargs)
+        optimizer.build()
+        self._gan_compile_config = {
+            "g_optimizer": keras.optimizers.serialize(optimizer.generator_optimizer),
+            "d_optimizer": keras.optimizers.serialize(optimizer.discriminator_optimizer),
+            "loss": self.gan_loss.name,
+            "penalty": self.penalty_name,
+            "penalty_weight": self.penalty_weight,
+            "disc_iters": self.disc_iters,
+            "steps_per_execution": kwargs.get("steps_per_execution", 1),
+        }
+
+    def get_compile_config(self):
+        return getattr(self, "_gan_compile_config", None)
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        for key in ("g_optimizer", "d_optimizer"):
+            config[key] = keras.optimizers.deserialize(config[key])
+        self.compile(**config)
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.penalty_tracker]
+
+    @property
+    def generator_optimizer(self):
+        return self.optimizer.generator_optimizer
+
+    @property
+    def discriminator_optimizer(self):
+        return self.optimizer.discriminator_optimizer
+
+    @property
+    def d_steps(self):
+        """Discriminator steps taken: the paper's step count."""
+        return int(ops.convert_to_numpy(self.discriminator_optimizer.iterations))
+
+    @property
+    def g_steps(self):
+        return int(ops.convert_to_numpy(self.generator_optimizer.iterations))
+
+    @property
+    def state_layout(self):
+        if self._state_layout is None:
+            self._state_layout = StateLayout(self)
+        return self._state_layout
+
+    # ---------------------------------------------------------------------------- train step
+    if backend.BACKEND == "jax":
+
+        def train_step(self, state, data):
+            return backend.train_step(self, state, data)
+
+    else:
+
+        def train_step(self, data):
+            return backend.train_step(self, data)
+
+    def test_step(self, *args, **kwargs):
+        raise NotImplementedError(
+            "GAN has no evaluate(): measure samples with ganzoo.metrics (FID, KID, ...) instead."
+        )
+
+    def _with_seed(self, seed_value, fn):
+        """Run fn with the noise SeedGenerator's state bound to `seed_value` (stateless)."""
+        state = self.seed_generator.state
+        with keras.StatelessScope(state_mapping=[(state, seed_value)]) as scope:
+            result = fn()
+            new_seed = scope.get_current_value(state)
+        return result, (seed_value if new_seed is None else new_seed)
+
+    def _noise(self, batch_size, seed_value):
+        return self._with_seed(
+            seed_value,
+            lambda: keras.random.uniform(
+                (batch_size, self.z_dim), minval=-1.0, maxval=1.0, seed=self.seed_generator
+            ),
+        )
+
+    def _discriminator_objective(self, d_params, d_buffers, g_params, g_buffers, real, z, seed_value):
+        layout = self.state_layout
+
+        def run():
+            fake, new_g_buffers = self.generator.stateless_call(g_params, g_buffers, z, training=True)
+            fake = ops.stop_gradient(fake)
+            real_logits, buffers = self.discriminator.stateless_call(d_params, d_buffers, real, training=True)
+            fake_logits, buffers = self.discriminator.stateless_call(d_params, buffers, fake, training=True)
+            loss = self.gan_loss.discriminator(real_logits, fake_logits)
+            penalty = self.penalty_fn(
+                lambda x: self.discriminator.stateless_call(d_params, buffers, x, training=True)[0],
+                real,
+                fake,
+                [d_params[i] for i in layout.d_kernels],
+                self.seed_generator,
+            )
+            total = loss + self.penalty_weight * penalty
+            return total, (penalty, buffers, new_g_buffers)
+
+        (total, (penalty, new_d_buffers, new_g_buffers)), new_seed = self._with_seed(seed_value, run)
+        return total, (penalty, new_d_buffers, new_g_buffers, new_seed)
+
+    def _generator_objective(self, g_params, g_buffers, d_params, d_buffers, z):
+        fake, new_g_buffers = self.generator.stateless_call(g_params, g_buffers, z, training=True)
+        fake_logits, new_d_buffers = self.discriminator.stateless_call(d_params, d_buffers, fake, training=True)
+        return self.gan_loss.generator(fake_logits), (new_g_buffers, new_d_buffers)
+
+    def _unpack_batch(self, data):
+        """Images (N, H, W, 3) and optional fixed noise (disc_iters + 1, N / disc_iters, z_dim)."""
+        noise = None
+        if isinstance(data, dict):
+            if "images" not in data:
+                raise ValueError("A dict batch needs an 'images' entry (and optionally 'z').")
+            images, noise = data["images"], data.get("z")
+        elif isinstance(data, (tuple, list)):
+            images = data[0]  # (images, labels) or (images,): labels are not used
+        else:
+            images = data
+        images = ops.cast(images, "float32")
+        shape = tuple(images.shape)
+        resolution = getattr(self.discriminator, "resolution", None)
+        expected = (resolution, resolution, 3) if resolution else tuple(shape[1:])
+        if len(shape) != 4 or tuple(shape[1:]) != expected:
+            raise ValueError(
+                f"Training batches must be images of shape (N, {expected[0]}, {expected[1]}, "
+                f"{expected[2]}) in [0, 1]; got {shape}. Resize the data or build the model "
+                "for this resolution."
+            )
+        if shape[0] is not None and shape[0] % self.disc_iters:
+            raise ValueError(
+                f"A batch of {shape[0]} images cannot be split into disc_iters={self.disc_iters} "
+                f"discriminator batches: feed batches of disc_iters * batch_size images."
+            )
+        if noise is not None:
+            noise = ops.cast(noise, "float32")
+            want = (self.disc_iters + 1, shape[0] // self.disc_iters, self.z_dim)
+            if tuple(noise.shape) != want:
+                raise ValueError(f"'z' must have shape {want}; got {tuple(noise.shape)}.")
+        return images, noise
+
+    def train_step_values(self, values, data):
+        """The backend-neutral step on named lists of values; returns (new values, logs)."""
+        layout = self.state_layout
+        images, noise = self._unpack_batch(data)
+        per_step = images.shape[0] // self.disc_iters
+        values = dict(values)
+        d_losses, penalties = [], []
+        d_grad = backend.value_and_grad(self._discriminator_objective)
+        for i in range(self.disc_iters):
+            real = images[i * per_step : (i + 1) * per_step]
+            if noise is None:
+                z, values["seed"] = self._noise(per_step, values["seed"])
+            else:
+                z = noise[i]
+            (d_loss, aux), grads = d_grad(
+                values["d_params"], values["d_buffers"], values["g_params"], values["g_buffers"],
+                real, z, values["seed"],
+            )
+            penalty, values["d_buffers"], values["g_buffers"], values["seed"] = aux
+            values["d_params"], values["d_opt"] = backend.apply_gradients(
+                self.discriminator_optimizer, grads, self.discriminator.trainable_variables,
+                values["d_params"], values["d_opt"],
+            )
+            d_losses.append(d_loss)
+            penalties.append(penalty)
+
+        if noise is None:
+            z, values["seed"] = self._noise(per_step, values["seed"])
+        else:
+            z = noise[self.disc_iters]
+        (g_loss, (values["g_buffers"], values["d_buffers"])), grads = backend.value_and_grad(
+            self._generator_objective
+        )(values["g_params"], values["g_buffers"], values["d_params"], values["d_buffers"], z)
+        values["g_params"], values["g_opt"] = backend.apply_gradients(
+            self.generator_optimizer, grads, self.generator.trainable_variables,
+            values["g_params"], values["g_opt"],
+        )
+        if self.ema_generator is not None:
+            values["ema"] = self._ema_update(values)
+        logs = {
+            "d_loss": ops.mean(ops.stack(d_losses)),
+            "g_loss": g_loss,
+            "penalty": ops.mean(ops.stack(penalties)),
+        }
+        return values, logs
+
+    def _ema_update(self, values):
+        layout = self.state_layout
+        if values["d_opt"] is None:  # TensorFlow: the optimizer updated its variable in place
+            step = ops.convert_to_tensor(self.discriminator_optimizer.iterations)
+        else:
+            step = values["d_opt"][layout.d_iterations]
+        decay = ops.where(ops.greater_equal(step, self.ema_start_step), self.ema_decay, 0.0)
+        updated = []
+        for average, (group, index) in zip(values["ema"], layout.ema_sources):
+            current = values[group][index]
+            if group == "g_params":
+                updated.append(decay * average + (1.0 - decay) * current)
+            else:  # batch-norm statistics are copied, not averaged
+                updated.append(current)
+        return updated
+
+    # --------------------------------------------------------------------------- serialising
+    def get_config(self):
+        return {
+            "name": self.name,
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "ema_decay": self.ema_decay,
+            "ema_start_step": self.ema_start_step,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        for key in ("generator", "discriminator"):
+            config[key] = keras.saving.deserialize_keras_object(config[key], custom_objects=custom_objects)
+        return cls(**config)
+
+
+def build_gan(
+    architecture,
+    resolution=None,
+    normalization="spectral",
+    loss="ns",
+    penalty="none",
+    penalty_weight=None,
+    disc_iters=1,
+    g_lr=2e-4,
+    d_lr=None,
+    beta1=0.5,
+    beta2=0.999,
+    z_dim=128,
+    ema_decay=None,
+    ema_start_step=0,
+    seed=None,
+    batch_size=None,
+    steps=None,
+    **compile_kwargs,
+):
+    """A compiled GAN from the paper's hyper-parameters (Adam with epsilon 1e-8).
+
+    `batch_size` and `steps` belong to the training schedule, not the model: they are accepted
+    so a manifest "training" object can be passed whole, and otherwise ignored.
+    """
+    del batch_size, steps
+    if seed is not None:
+        keras.utils.set_random_seed(int(seed))
+    generator = build_generator(architecture, resolution=resolution, z_dim=z_dim)
+    discriminator = build_discriminator(architecture, resolution=resolution, normalization=normalization)
+    gan = GAN(generator, discriminator, ema_decay=ema_decay, ema_start_step=ema_start_step, seed=seed)
+    if penalty_name(penalty) == "none" and penalty_weight is None:
+        penalty_weight = 0.0
+    gan.compile(
+        g_optimizer=paper_adam(g_lr, beta1, beta2),
+        d_optimizer=paper_adam(g_lr if d_lr is None else d_lr, beta1, beta2),
+        loss=loss,
+        penalty=penalty,
+        penalty_weight=penalty_weight,
+        disc_iters=disc_iters,
+        **compile_kwargs,
+    )
+    return gan
