@@ -109,7 +109,8 @@ def published_files(name, *, revision=None, files=None, progress=True):
                 f"verified and will not be loaded. Republish the model with training/publish.py."
             )
         paths[filename], _ = hub.fetch_file(
-            repo_id, filename, revision=revision, expected=expected, progress=progress
+            repo_id, filename, revision=revision, expected=expected, progress=progress,
+            use_mirror=revision == pinned,  # the mirror holds the pinned revision only
         )
     return paths
 
