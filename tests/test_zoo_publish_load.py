@@ -60,7 +60,8 @@ def trained(env):
     gan.fit(images, batch_size=2, epochs=1, verbose=0)
     assert gan.d_steps == 1
     run_dir = env.tmp / "run"
-    CheckpointManager(run_dir).save(gan, step=gan.d_steps, metadata={"config": NAME})
+    # As training/train.py --model_dir runs/NAME writes it: checkpoints/ with the run's settings.
+    CheckpointManager(run_dir / "checkpoints").save(gan, step=gan.d_steps, metadata={"hyper": recipe})
     return types.SimpleNamespace(gan=gan, run_dir=run_dir)
 
 
@@ -108,6 +109,7 @@ def test_publish_dry_run_writes_exactly_the_layout(env, trained):
     config = json.loads((out / "config.json").read_text())
     assert config["training"] == manifest.training_config(NAME)
     assert config["trained"]["d_steps"] == 1
+    assert config["trained"]["differs_from_recipe"] == {"batch_size": 2}
     assert config["files"]["generator.weights.h5"] == records["generator.weights.h5"]
     assert config["generator"]["resolution"] == 32 and config["discriminator"]["normalization"] == "spectral"
     from huggingface_hub import ModelCard
@@ -115,7 +117,7 @@ def test_publish_dry_run_writes_exactly_the_layout(env, trained):
     card = ModelCard((out / "README.md").read_text())
     assert card.data.library_name == "keras"
     for needle in ("![samples](samples.png)", f'ganzoo.load("{NAME}")', "with_discriminator=True",
-                   "gan.fit(dataset)", "| `g_lr` | 0.0002 |", "25.27", "Not evaluated yet",
+                   "gan.fit(dataset)", "| `g_lr` | 0.0002 |", "`batch_size` = 2", "25.27", "Not evaluated yet",
                    records["generator.weights.h5"]["sha256"]):
         assert needle in card.text, needle
     # The weights came from the training checkpoint intact: same samples as the trained model.
@@ -223,3 +225,17 @@ def test_publish_refuses_a_model_that_does_not_match_the_recipe(env, trained):
     with pytest.raises(ValueError, match="normalization is 'spectral', the recipe says 'none'"):
         publishing.write_repo_folder(trained.gan, "sndcgan-ns-none-cifar10", env.tmp / "never")
     assert not (env.tmp / "never").exists()
+
+
+def test_publish_refuses_a_checkpoint_of_another_model(env, tmp_path):
+    import h5py
+
+    run = tmp_path / "run" / "checkpoints"
+    run.mkdir(parents=True)
+    with h5py.File(run / "ckpt-000000005.weights.h5", "w") as handle:
+        handle.attrs["ganzoo_checkpoint"] = json.dumps({"hyper": {"normalization": "none"}})
+    with pytest.raises(ValueError, match="normalization 'none' .*not a sndcgan-ns-sn-cifar10 model"):
+        publish_script.publish(NAME, str(tmp_path / "run"), dry_run=True, out_dir=str(tmp_path / "out"))
+    with pytest.raises(FileNotFoundError, match="no readable ckpt"):
+        publish_script.publish(NAME, str(tmp_path), dry_run=True, out_dir=str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()

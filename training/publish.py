@@ -1,13 +1,14 @@
 """Publish a trained model: build its Hub repo folder, hash it, update the manifest, upload it.
 
     # Write the folder only (hub_mirror/ganzoo/NAME/ by default), nothing else:
-    python training/publish.py --config sndcgan-ns-sn-cifar10 --checkpoint runs/sndcgan --dry_run
+    python training/publish.py --config sndcgan-ns-sn-cifar10 --checkpoint runs/sndcgan-ns-sn-cifar10 --dry_run
 
     # Also upload it to the Hub and pin the new commit in weights_manifest.json:
-    python training/publish.py --config sndcgan-ns-sn-cifar10 --checkpoint runs/sndcgan \
-        --metrics runs/sndcgan/eval.json --token "$HF_TOKEN"
+    python training/publish.py --config sndcgan-ns-sn-cifar10 --checkpoint runs/sndcgan-ns-sn-cifar10 \
+        --metrics eval.json --token "$HF_TOKEN"
 
---checkpoint is a training run folder (its newest readable ckpt-*.weights.h5 is used), one such
+--checkpoint is a training run folder (training/train.py --model_dir; its newest readable
+ckpt-*.weights.h5 is used, with the hyper-parameters stored in it), one such
 checkpoint file, or a folder holding generator.weights.h5 and discriminator.weights.h5.
 Without a token the folder is written to the mirror and the manifest records it as published
 with no Hub revision (loadable from the mirror only).
@@ -48,6 +49,8 @@ def find_checkpoint(path):
         raise FileNotFoundError(f"--checkpoint {path} does not exist.")
     if (path / "generator.weights.h5").is_file() and (path / "discriminator.weights.h5").is_file():
         return "parts", path
+    if (path / "checkpoints").is_dir():  # a training/train.py --model_dir folder
+        path = path / "checkpoints"
     from ganzoo.checkpoint import CheckpointError, read_metadata
 
     candidates = sorted(glob.glob(str(path / "ckpt-*.weights.h5")), reverse=True)
@@ -62,18 +65,39 @@ def find_checkpoint(path):
         return "gan", pathlib.Path(candidate)
     raise FileNotFoundError(
         f"{path} holds no readable ckpt-*.weights.h5 and no generator/discriminator.weights.h5. "
-        f"Point --checkpoint at a training run folder (training/train.py --out_dir) or a checkpoint file."
+        f"Point --checkpoint at a training run folder (training/train.py --model_dir) or a checkpoint file."
     )
 
 
+MODEL_KEYS = ("architecture", "resolution", "normalization", "z_dim")
+
+
+def run_settings(kind, path, training):
+    """The hyper-parameters the checkpoint was trained with (the recipe's where it says none)."""
+    settings = dict(training)
+    if kind == "gan":
+        from ganzoo.checkpoint import read_metadata
+
+        stored = read_metadata(str(path)).get("hyper") or {}
+        settings.update({k: v for k, v in stored.items() if k in training or k == "ema_start_step"})
+    return settings
+
+
 def load_trained_gan(name, checkpoint, manifest_path=None):
-    """The GAN of manifest entry `name` with the weights of `checkpoint` loaded."""
+    """(GAN of entry `name` with `checkpoint`'s weights, the run's hyper-parameters)."""
     import ganzoo
     from ganzoo.zoo import manifest
 
     training = manifest.get_entry(name, manifest_path)["training"]
     kind, path = find_checkpoint(checkpoint)
-    gan = ganzoo.build_gan(**training)
+    settings = run_settings(kind, path, training)
+    wrong = [f"{k} {settings[k]!r} (the recipe: {training[k]!r})" for k in MODEL_KEYS if settings[k] != training[k]]
+    if wrong:
+        raise ValueError(
+            f"{path} was trained with " + ", ".join(wrong) + f", so it is not a {name} model. "
+            f"Publish it under the entry whose name matches its config."
+        )
+    gan = ganzoo.build_gan(**settings)
     if kind == "parts":
         gan.generator.load_weights(str(path / "generator.weights.h5"))
         gan.discriminator.load_weights(str(path / "discriminator.weights.h5"))
@@ -88,7 +112,7 @@ def load_trained_gan(name, checkpoint, manifest_path=None):
                 f"`training/train.py --config {name}`?"
             ) from error
     print(f"publish: loaded {path} ({gan.d_steps} discriminator steps)")
-    return gan
+    return gan, settings
 
 
 def publish(name, checkpoint=None, *, gan=None, metrics_path=None, out_dir=None, repo_id=None, token=None,
@@ -113,11 +137,12 @@ def publish(name, checkpoint=None, *, gan=None, metrics_path=None, out_dir=None,
     metrics = None
     if metrics_path:
         metrics = publishing.normalize_metrics(json.loads(pathlib.Path(metrics_path).read_text()))
+    settings = None
     if gan is None:
-        gan = load_trained_gan(name, checkpoint, manifest_path)
+        gan, settings = load_trained_gan(name, checkpoint, manifest_path)
     records = publishing.write_repo_folder(
         gan, name, out_dir, metrics=metrics, num_samples=num_samples, sample_seed=sample_seed,
-        manifest_path=manifest_path,
+        manifest_path=manifest_path, run_settings=settings,
     )
     for filename, record in records.items():
         print(f"publish: {out_dir / filename}  {record['size']} bytes  sha256 {record['sha256']}")

@@ -22,7 +22,7 @@ def recipe_message(entry):
         f"cannot be loaded. Train it with\n"
         f"    {manifest.train_command(name)}\n"
         f"and publish the run with\n"
-        f"    python training/publish.py --config {name} --checkpoint RUN_DIR"
+        f"    python training/publish.py --config {name} --checkpoint runs/{name}"
     )
 
 

@@ -204,7 +204,7 @@ def training_config(name, path=None):
 
 def train_command(name):
     """The shell command that trains `name` from scratch."""
-    return f"python training/train.py --config {name}"
+    return f"python training/train.py --config {name} --model_dir runs/{name}"
 
 
 def write_manifest(data, path=None):

@@ -187,6 +187,12 @@ def model_card(entry, config, records):
         f"Keras {config['keras_version']}, backend {config['backend']}.",
         "",
     ]
+    if trained.get("differs_from_recipe"):
+        lines += [
+            "The run differed from the recipe in: "
+            + ", ".join(f"`{k}` = {_fmt(v)}" for k, v in trained["differs_from_recipe"].items()) + ".",
+            "",
+        ]
     if paper.get("unverified"):
         lines += [
             "Values not stated in the paper's tables as ganzoo's notes record them (defaults used): "
@@ -231,8 +237,11 @@ def model_card(entry, config, records):
 
 
 def write_repo_folder(gan, name, out_dir, *, metrics=None, num_samples=64, sample_seed=0,
-                      manifest_path=None, progress=False):
+                      manifest_path=None, run_settings=None):
     """Write the published layout of `gan` as model `name` into `out_dir` (replaced whole).
+
+    `run_settings` are the hyper-parameters the run actually used (from its checkpoint); where
+    they differ from the recipe, config.json and the card say so.
 
     Returns {filename: {"sha256", "size"}} for the five files.
     """
@@ -264,7 +273,10 @@ def write_repo_folder(gan, name, out_dir, *, metrics=None, num_samples=64, sampl
             "dataset": entry["dataset"],
             "training": training,
             "trained": {"d_steps": int(gan.d_steps), "g_steps": int(gan.g_steps),
-                        "ema": getattr(gan, "ema_generator", None) is not None},
+                        "ema": getattr(gan, "ema_generator", None) is not None,
+                        "differs_from_recipe": {
+                            k: v for k, v in (run_settings or {}).items() if k in training and v != training[k]
+                        }},
             "generator": _jsonable(gan.generator.get_config()),
             "discriminator": _jsonable(gan.discriminator.get_config()),
             "samples": {"num": int(num_samples), "seed": int(sample_seed)},
