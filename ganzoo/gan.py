@@ -317,15 +317,12 @@ class GAN(keras.Model):
 
     def _unpack_batch(self, data):
         """Images (N, H, W, 3) and optional fixed noise (disc_iters + 1, N / disc_iters, z_dim)."""
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)  # labels are not used
         noise = None
-        if isinstance(data, dict):
-            if "images" not in data:
+        if isinstance(images, dict):
+            if "images" not in images:
                 raise ValueError("A dict batch needs an 'images' entry (and optionally 'z').")
-            images, noise = data["images"], data.get("z")
-        elif isinstance(data, (tuple, list)):
-            images = data[0]  # (images, labels) or (images,): labels are not used
-        else:
-            images = data
+            images, noise = images["images"], images.get("z")
         images = ops.cast(images, "float32")
         shape = tuple(images.shape)
         resolution = getattr(self.discriminator, "resolution", None)

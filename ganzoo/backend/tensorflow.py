@@ -15,6 +15,7 @@ def value_and_grad(fn):
 
 def input_gradient(fn, x):
     # Recorded by any enclosing tape, so the penalty's own gradient is exact (second order).
+    x = tf.convert_to_tensor(x)
     with tf.GradientTape() as tape:
         tape.watch(x)
         total = tf.reduce_sum(fn(x))

@@ -1,0 +1,18 @@
+"""Shared test setup: quiet TensorFlow logs; small helpers used across test files."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def keras_backend():
+    import keras
+
+    return keras.backend.backend()
