@@ -239,3 +239,20 @@ def test_publish_refuses_a_checkpoint_of_another_model(env, tmp_path):
     with pytest.raises(FileNotFoundError, match="no readable ckpt"):
         publish_script.publish(NAME, str(tmp_path), dry_run=True, out_dir=str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+
+
+def test_load_refuses_a_tampered_hub_file(env, published, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANZOO_HUB_DIR", str(tmp_path / "no-mirror"))
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cold-cache"))
+    files = env.server.repos[REPO]["commits"][published.revision]
+    original = files["generator.weights.h5"]
+    flipped = bytes(b ^ 0xFF for b in original[4096:4112])  # same size, 16 bytes changed
+    tampered = original[:4096] + flipped + original[4112:]
+    env.server.tamper(REPO, "generator.weights.h5", tampered, revision=published.revision)
+    try:
+        with pytest.raises(IntegrityError, match="Refused generator.weights.h5 .*not loaded"):
+            load(NAME, progress=False)
+    finally:
+        env.server.tamper(REPO, "generator.weights.h5", original, revision=published.revision)
+    cached = [p.name for p in (tmp_path / "cold-cache").rglob("*") if p.is_file()]
+    assert "generator.weights.h5" not in cached and hashlib.sha256(tampered).hexdigest() not in cached, cached

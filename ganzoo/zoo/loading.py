@@ -33,6 +33,14 @@ def measured_fid(entry):
     return None
 
 
+def _valid_values(key):
+    """A filter's valid values, from the manifest schema's enums."""
+    defs = manifest.load_schema()["$defs"]
+    if key in ("dataset", "status"):
+        return list(defs["entry"]["properties"][key]["enum"])
+    return list(defs["training"]["properties"][key]["enum"])
+
+
 def list_models(dataset=None, architecture=None, loss=None, status=None, **filters):
     """Summaries of the zoo's models, filtered by dataset, architecture, loss, status
     (or normalization, penalty, resolution). Returns a list of dicts, manifest order.
@@ -45,18 +53,16 @@ def list_models(dataset=None, architecture=None, loss=None, status=None, **filte
         raise ValueError(
             f"list_models() has no filter {', '.join(sorted(unknown))}; filters: {', '.join(_SUMMARY_FILTERS)}."
         )
-    all_entries = list(manifest.entries().values())
-    rows = all_entries
+    rows = list(manifest.entries().values())
     for key, wanted in filters.items():
         if wanted is None:
             continue
-        values = {_SUMMARY_FILTERS[key](e) for e in all_entries}
         if key == "resolution":
             wanted = int(wanted)
-        if wanted not in values:
-            raise ValueError(
-                f"No model has {key}={wanted!r}; known values: {', '.join(sorted(map(str, values)))}."
-            )
+        else:
+            valid = _valid_values(key)
+            if wanted not in valid:
+                raise ValueError(f"Unknown {key} {wanted!r}; valid values: {', '.join(valid)}.")
         rows = [e for e in rows if _SUMMARY_FILTERS[key](e) == wanted]
     return [
         {
