@@ -256,3 +256,20 @@ def test_load_refuses_a_tampered_hub_file(env, published, tmp_path, monkeypatch)
         env.server.tamper(REPO, "generator.weights.h5", original, revision=published.revision)
     cached = [p.name for p in (tmp_path / "cold-cache").rglob("*") if p.is_file()]
     assert "generator.weights.h5" not in cached and hashlib.sha256(tampered).hexdigest() not in cached, cached
+
+
+def test_metrics_from_evaluation_records():
+    record = {  # as `ganzoo eval --out` writes it
+        "model": NAME, "dataset": "cifar10",
+        "metrics": {"fid": {"mean": 30.5, "std": 0.25, "values": [30.2, 30.8]}},
+        "protocol": {"num_generated": 10000, "real": "cifar10 test", "network": "inception-2015-12-05"},
+    }
+    (fid,) = publishing.normalize_metrics(record)
+    assert fid["name"] == "fid" and fid["value"] == 30.5
+    assert fid["details"] == {"std": 0.25, "values": [30.2, 30.8]}
+    assert "num_generated: 10000" in fid["protocol"] and "network: inception-2015-12-05" in fid["protocol"]
+    assert publishing.normalize_metrics([fid]) == [fid]  # idempotent
+    flat = publishing.normalize_metrics({"fid": 12.0, "a": {}, "protocol": {"n": 5}})
+    assert flat == [{"name": "fid", "value": 12.0, "protocol": "n: 5"}]
+    with pytest.raises(ValueError, match="has no protocol"):
+        publishing.normalize_metrics({"fid": 12.0})

@@ -28,8 +28,10 @@ _UPLOAD_PATTERNS = ["*.md", "*.json", "*.h5", "*.png"]
 def normalize_metrics(record):
     """Metrics, each {"name", "value", "protocol"[, "details"]}, from an evaluation record.
 
-    Accepts a list of such dicts; {"metrics": list or {name: {"value", "protocol"}}}; or a flat
-    record such as ganzoo's `fid --json` output, {"fid": 31.2, "protocol": ..., ...}.
+    Accepts a list of such dicts; {"metrics": list or {name: {"value" or "mean", ...}},
+    "protocol": ...} such as `ganzoo eval --out` records (the mean over sample sets is the value;
+    std and per-set values go to details); or a flat record such as `ganzoo fid --json` output,
+    {"fid": 31.2, "protocol": ..., ...}. Protocol dicts become "key: value; ..." strings.
     """
     if record is None:
         return []
@@ -52,9 +54,15 @@ def normalize_metrics(record):
         metrics = list(record)
     out = []
     for metric in metrics:
+        metric = dict(metric)
+        if "value" not in metric and "mean" in metric:
+            metric["value"] = metric.pop("mean")
         protocol = metric.get("protocol")
-        if isinstance(protocol, (dict, list)):
-            protocol = json.dumps(protocol, sort_keys=True)
+        if isinstance(protocol, dict):
+            protocol = "; ".join(f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}"
+                                 for k, v in protocol.items())
+        elif isinstance(protocol, list):
+            protocol = json.dumps(protocol)
         if not protocol:
             raise ValueError(
                 f"Metric {metric.get('name')!r} has no protocol. Every published number must say how it was "
