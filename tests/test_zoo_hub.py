@@ -172,3 +172,14 @@ def test_server_is_loopback_only_and_stops():
     time.sleep(0.05)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_mirror_only_model_without_a_hub_revision(isolated, monkeypatch):
+    monkeypatch.setenv("GANZOO_HUB_ENDPOINT", _dead_endpoint())  # must not be contacted
+    data = os.urandom(5_000)
+    folder = isolated / "mirror" / "ganzoo" / "test-model"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_bytes(data)
+    assert hub.fetch_file(REPO, "config.json", revision=None, expected=record(data))[1] == "mirror"
+    with pytest.raises(hub.ZooError, match="no pinned Hub revision .*mirror only"):
+        hub.fetch_file(REPO, "generator.weights.h5", revision=None, expected=record(b"x"))
