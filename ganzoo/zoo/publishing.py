@@ -112,6 +112,16 @@ def _fmt(value):
     return str(value)
 
 
+def _metric_value(metric):
+    details = metric.get("details") or {}
+    text = f"{metric['value']:.4g}"
+    if isinstance(details.get("std"), (int, float)):
+        text += f" ± {details['std']:.2g}"
+        if isinstance(details.get("values"), list):
+            text += f" ({len(details['values'])} sample sets)"
+    return text
+
+
 def model_card(entry, config, records):
     """The README.md text of a published model."""
     name, training, paper = entry["name"], config["training"], entry["paper"]
@@ -164,8 +174,8 @@ def model_card(entry, config, records):
         "```python",
         "import ganzoo",
         "",
-        f'generator = ganzoo.load("{name}")          # files are sha256-checked before loading',
-        "images = generator.sample(16, seed=0)      # numpy float32 in [0, 1], shape (16, H, W, 3)",
+        f'generator = ganzoo.load("{name}")  # files are sha256-checked before loading',
+        "images = generator.sample(16, seed=0)  # numpy float32 in [0, 1], shape (16, H, W, 3)",
         "```",
         "",
         f"or from a shell: `ganzoo sample {name} --num 64 --seed 0 --out samples.png`.",
@@ -173,12 +183,12 @@ def model_card(entry, config, records):
         "## Fine-tune",
         "",
         "```python",
-        f'gan = ganzoo.load("{name}", with_discriminator=True)   # compiled with the recipe\'s Adam settings',
+        f'gan = ganzoo.load("{name}", with_discriminator=True)  # compiled with the recipe\'s Adam settings',
         f"gan.fit(dataset)   # batches of disc_iters * batch_size = {training['disc_iters'] * training['batch_size']} "
         "images, float32 in [0, 1], NHWC",
         "```",
         "",
-        f"To train from scratch: `python training/train.py --config {name}`.",
+        f"To train from scratch: `{manifest.train_command(name)}`.",
         "",
         "## Training configuration",
         "",
@@ -210,13 +220,13 @@ def model_card(entry, config, records):
     lines += ["## Metrics", ""]
     if metrics:
         lines += ["| metric | value | protocol |", "| --- | --- | --- |"]
-        lines += [f"| {m['name']} | {m['value']:.4g} | {m['protocol']} |" for m in metrics]
+        lines += [f"| {m['name']} | {_metric_value(m)} | {m['protocol']} |" for m in metrics]
     else:
         lines.append("Not evaluated yet: no numbers are claimed for this checkpoint.")
     lines += [""]
     if paper.get("fid") is not None:
         lines += [
-            f"The paper reports FID {paper['fid']:g} for this configuration ({paper['fid_protocol']}; "
+            f"The paper reports FID {paper['fid']:.2f} for this configuration ({paper['fid_protocol']}; "
             f"{paper['source']}). Numbers are comparable only when the protocol is the same.",
             "",
         ]
