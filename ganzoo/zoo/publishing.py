@@ -160,7 +160,7 @@ def model_card(entry, config, records):
         "",
         f"# {name}",
         "",
-        f"{entry['title']}: a GAN from the zoo of [ganzoo](https://github.com/ganzoo/ganzoo), the Keras 3 "
+        f"{entry['title']}: a GAN from the zoo of ganzoo (`pip install ganzoo`), the Keras 3 "
         "model zoo of Kurach et al., *The GAN Landscape: Losses, Architectures, Regularization, and "
         "Normalization*.",
         "",
