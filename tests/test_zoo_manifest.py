@@ -11,7 +11,9 @@ from ganzoo.zoo import NotPublishedError, list_models, load, manifest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-# Every configuration of the paper's best-model tables (REFERENCE.md section 4):
+# Every configuration of the paper's best-model tables (REFERENCE.md section 4; optimiser and
+# n_disc of the ResNet19 LN, LN+GP and LS+SN models from compare_gan's TF Hub module cards
+# model_5, model_10 and model_7; None: not stated, the entry must list it as unverified):
 # name -> (architecture, loss, normalization, penalty, penalty weight, lr, beta1, beta2, n_disc, paper FID)
 PAPER_BEST = {
     "sndcgan-ns-none-cifar10": ("sndcgan", "ns", "none", "none", 0, 1e-4, 0.5, 0.999, 1, 28.66),
@@ -22,9 +24,9 @@ PAPER_BEST = {
     "resnet_cifar-ns-sngp-cifar10": ("resnet_cifar", "ns", "spectral", "wgan_gp", 1, 2e-4, 0.5, 0.999, 5, 22.73),
     "sndcgan-ns-sngp-celebahq": ("sndcgan", "ns", "spectral", "wgan_gp", 1, 2e-4, 0.5, 0.999, None, 24.67),
     "resnet19-ns-sngp-celebahq": ("resnet19", "ns", "spectral", "wgan_gp", 1, None, None, None, None, 29.04),
-    "resnet19-ns-ln-celebahq": ("resnet19", "ns", "layer", "none", 0, None, None, None, None, 30.02),
-    "resnet19-ns-lngp-lsun_bedroom": ("resnet19", "ns", "layer", "wgan_gp", 0.145, 1.281e-4, 0.7108, 0.9792, None, 40.36),
-    "resnet19-ls-sn-lsun_bedroom": ("resnet19", "ls", "spectral", "none", 0, None, None, None, None, 41.6),
+    "resnet19-ns-ln-celebahq": ("resnet19", "ns", "layer", "none", 0, 1e-4, 0.5, 0.999, 1, 30.02),
+    "resnet19-ns-lngp-lsun_bedroom": ("resnet19", "ns", "layer", "wgan_gp", 0.145, 1.281e-4, 0.7108, 0.9792, 1, 40.36),
+    "resnet19-ls-sn-lsun_bedroom": ("resnet19", "ls", "spectral", "none", 0, 2e-4, 0.5, 0.999, 1, 41.6),
     "sndcgan-ns-sn-lsun_bedroom": ("sndcgan", "ns", "spectral", "none", 0, None, None, None, None, 53.59),
 }
 
