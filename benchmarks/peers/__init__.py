@@ -1,0 +1,1 @@
+"""Self-contained peer implementations timed by benchmarks/train_step.py (they do not import ganzoo)."""
