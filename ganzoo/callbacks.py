@@ -34,6 +34,11 @@ class StepCallback(keras.callbacks.Callback):
         self.disc_iters = int(disc_iters)
         self.initial_d_step = int(initial_d_step)
         self.fit_steps = 0
+        self.nan_guard = None  # set by standard_callbacks: outputs are skipped once it fails
+
+    @property
+    def run_failed(self):
+        return bool(self.nan_guard is not None and self.nan_guard.failed)
 
     @property
     def d_step(self):
@@ -65,20 +70,18 @@ class NaNGuard(StepCallback):
 
     def on_d_step(self, d_step, logs):
         bad = {k: v for k, v in logs.items() if isinstance(v, (int, float)) and not math.isfinite(v)}
-        if not bad:
+        if not bad or self.failed:
             return
         last = None
         if self.checkpoint_manager is not None:
             latest = self.checkpoint_manager.latest()
             last = latest[1] if latest else None
         values = ", ".join(f"{k}={v}" for k, v in sorted(bad.items()))
-        self.failed = (
-            f"Training stopped at discriminator step {d_step}: {values}. "
-            + (f"The last good checkpoint is {last}; resume from it with --resume " if last else
-               "No checkpoint was written before the failure; ")
-            + "after lowering the learning rates (--lr/--g_lr/--d_lr), raising the penalty weight, "
-            "or choosing another normalisation."
-        )
+        fixes = ("after lowering the learning rates (--lr/--g_lr/--d_lr), raising the penalty "
+                 "weight, or choosing another normalisation.")
+        self.failed = f"Training stopped at discriminator step {d_step}: {values}. " + (
+            f"The last good checkpoint is {last}: resume from it with --resume {fixes}" if last
+            else f"No checkpoint was written before the failure: start again {fixes}")
         print("\n" + self.failed, file=sys.stderr, flush=True)
         self._model.stop_training = True  # a flag, not a variable: no JAX sync needed
 
@@ -108,7 +111,7 @@ class Checkpoint(StepCallback):
     def _save(self, d_step):
         from ganzoo.checkpoint import all_finite
 
-        if self.nan_guard is not None and self.nan_guard.failed:
+        if self.run_failed:
             return
         model = self.model  # syncs JAX state into the variables
         if not all_finite(model):
@@ -161,12 +164,13 @@ class SampleGrid(StepCallback):
         self.written.append(path)
 
     def on_d_step(self, d_step, logs):
-        if self.crossed(d_step, self.every):
+        if self.crossed(d_step, self.every) and not self.run_failed:
             self._write(d_step)
 
     def on_train_end(self, logs=None):
-        if self.at_end and self.fit_steps and not (self.written and self.written[-1].endswith(
-                f"step_{self.d_step:09d}.png")):
+        if self.run_failed or not (self.at_end and self.fit_steps):
+            return
+        if not (self.written and self.written[-1].endswith(f"step_{self.d_step:09d}.png")):
             self._write(self.d_step)
 
 
@@ -250,11 +254,13 @@ class FID(StepCallback):
               flush=True)
 
     def on_d_step(self, d_step, logs):
-        if self.crossed(d_step, self.every):
+        if self.crossed(d_step, self.every) and not self.run_failed:
             self._measure(d_step)
 
     def on_train_end(self, logs=None):
-        if self.at_end and self.fit_steps and not (self.history and self.history[-1][0] == self.d_step):
+        if self.run_failed or not (self.at_end and self.fit_steps):
+            return
+        if not (self.history and self.history[-1][0] == self.d_step):
             self._measure(self.d_step)
 
 
@@ -361,4 +367,6 @@ def standard_callbacks(model_dir, total_d_steps, disc_iters=1, initial_d_step=0,
     if progress:
         callbacks.append(Progress(total_d_steps, **common))
     callbacks.append(MetricWindow(log_every, **common))
+    for callback in callbacks[1:]:
+        callback.nan_guard = nan_guard
     return callbacks, nan_guard

@@ -385,7 +385,7 @@ def run(settings):
           f"{remaining_fit_steps} fit steps to go) on {source.name} ({len(source)} images)")
     start = time.perf_counter()
     if remaining_fit_steps > 0:
-        gan.fit(dataset, epochs=1, steps_per_epoch=remaining_fit_steps, verbose=0,
+        gan.fit(dataset, epochs=1, steps_per_epoch=remaining_fit_steps, verbose=0, shuffle=False,
                 callbacks=callbacks)
     elapsed = time.perf_counter() - start
     nan_guard.raise_if_failed()
