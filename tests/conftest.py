@@ -2,6 +2,9 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Tests compile many small train steps: on JAX, XLA's optimisation passes cost more than they
+# save at these sizes (read when jax is first imported, so it is set before any test module).
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

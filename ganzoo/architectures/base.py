@@ -34,7 +34,7 @@ class Generator(keras.Model):
             return
         # Subclassed models create variables on their first call: run one on a dummy z so a
         # constructed (or deserialised) generator is always complete.
-        self.call(ops.zeros((1, self.z_dim)), training=False)
+        self.call(keras.KerasTensor((1, self.z_dim)), training=False)
         self.built = True
 
     @property
@@ -75,7 +75,7 @@ class Discriminator(keras.Model):
     def build(self, input_shape=None):
         if self.built:
             return
-        self.call(ops.zeros((1, self.resolution, self.resolution, 3)), training=False)
+        self.call(keras.KerasTensor((1, self.resolution, self.resolution, 3)), training=False)
         self.built = True
 
     def get_config(self):
