@@ -14,7 +14,7 @@ import pytest
 from ganzoo.metrics import inception, inception_weights
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-CIFAR10 = pathlib.Path(os.environ.get("GANZOO_CIFAR10_JPEG", REPO.parent / "shared/data/cifar10-jpeg"))
+CIFAR10 = pathlib.Path(os.environ.get("GANZOO_CIFAR10_DIR", REPO.parent / "shared/data/cifar10-jpeg"))
 HAVE_TF = importlib.util.find_spec("tensorflow") is not None
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 WEIGHTS = inception_weights.cached_weights()
@@ -121,15 +121,22 @@ def test_tampered_weights_file_is_refused(tmp_path, monkeypatch):
 
 def test_missing_weights_say_how_to_get_them(tmp_path, monkeypatch):
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.delenv(inception_weights.MIRROR_ENV_VAR, raising=False)
-    monkeypatch.setattr(inception_weights, "_from_hub", _offline_hub)
+    monkeypatch.setenv("GANZOO_OFFLINE", "1")
+    monkeypatch.setenv("GANZOO_HUB_DIR", str(tmp_path / "empty_mirror"))
     with pytest.raises(FileNotFoundError, match="ganzoo fetch-inception"):
         inception_weights.weights_path()
 
 
-def _offline_hub(endpoint):
-    raise OSError(f"offline (endpoint {endpoint})")
+def test_weights_are_found_in_the_hub_mirror(tmp_path, monkeypatch):
+    if WEIGHTS is None:
+        pytest.skip("FID Inception weights not cached: run `python3 -m ganzoo.cli.main fetch-inception`")
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GANZOO_OFFLINE", "1")
+    monkeypatch.setenv("GANZOO_HUB_DIR", str(tmp_path / "mirror"))
+    folder = tmp_path.joinpath("mirror", *inception_weights.INCEPTION_HUB_REPO.split("/"))
+    folder.mkdir(parents=True)
+    os.symlink(WEIGHTS, folder / inception_weights.WEIGHTS_FILENAME)
+    assert inception_weights.weights_path() == folder / inception_weights.WEIGHTS_FILENAME
 
 
 def test_network_graph_has_the_reference_layout():
@@ -159,7 +166,7 @@ def test_torchscript_layout_matches_the_keras_graph():
 def cifar_images():
     tar = CIFAR10 / "test.tar"
     if not tar.exists():
-        pytest.skip(f"CIFAR10 JPEG copy not found at {tar} (set GANZOO_CIFAR10_JPEG)")
+        pytest.skip(f"CIFAR10 JPEG copy not found at {tar} (set GANZOO_CIFAR10_DIR)")
     from ganzoo.metrics import image_files
 
     return image_files.read_images(tar, limit=5)

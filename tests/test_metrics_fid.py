@@ -40,6 +40,15 @@ def test_fid_of_two_gaussians_matches_closed_form():
     assert fid.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-9)
 
 
+def test_eigh_and_sqrtm_methods_agree_also_when_rank_deficient():
+    rng = np.random.default_rng(4)
+    for n in (400, 20):  # full rank, then rank 19 of 64
+        a, b = rng.standard_normal((n, 64)), rng.standard_normal((n, 64)) * 1.3 + 0.2
+        s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+        assert fid.frechet_distance(0, s1, 0, s2, method="eigh") == pytest.approx(
+            fid.frechet_distance(0, s1, 0, s2, method="sqrtm"), rel=1e-6)
+
+
 def test_fid_from_samples_converges_to_population_value():
     rng = np.random.default_rng(2)
     d = 4

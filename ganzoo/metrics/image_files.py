@@ -72,7 +72,8 @@ def iter_images(path, limit=None):
                 yield name, _decode(handle.read(), path / name)
         return
     with tarfile.open(path) as archive:
-        members = {m.name: m for m in archive.getmembers() if m.name in set(names)}
+        wanted = set(names)
+        members = {m.name: m for m in archive.getmembers() if m.name in wanted}
         for name in names:
             yield name, _decode(archive.extractfile(members[name]).read(), f"{path}:{name}")
 

