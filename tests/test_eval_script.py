@@ -27,7 +27,7 @@ class PooledPixels:
 def eval_script(monkeypatch):
     from ganzoo.metrics import inception
 
-    monkeypatch.setattr(inception, "InceptionFID", PooledPixels)
+    monkeypatch.setattr(inception, "default_network", PooledPixels)
     spec = importlib.util.spec_from_file_location("ganzoo_eval_script", REPO / "training" / "eval.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

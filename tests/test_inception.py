@@ -177,7 +177,7 @@ def keras_features(cifar_images):
     if WEIGHTS is None:
         pytest.skip("FID Inception weights not cached: run `python3 -m ganzoo.cli.main fetch-inception`")
     # batch_size 4: the last batch of one image is padded, which must not change its features.
-    return inception.InceptionFID(batch_size=4).features(cifar_images)
+    return inception.default_network(batch_size=4).features(cifar_images)
 
 
 @pytest.mark.torch

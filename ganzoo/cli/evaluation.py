@@ -20,6 +20,12 @@ def _add_common(parser, limit=True):
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _add_min_samples(parser):
+    parser.add_argument("--min-samples", type=int, default=None,
+                        help="accept sets this small (default: feature dim + 1, the fewest for a "
+                             "full-rank covariance); smaller sets give biased FIDs")
+
+
 def register(subparsers):
     p = subparsers.add_parser(
         "fetch-inception",
@@ -40,6 +46,7 @@ def register(subparsers):
     p.add_argument("path", help="an image folder, a tar of images, or a features .npy")
     p.add_argument("--out", required=True, help="output .npz file")
     _add_common(p)
+    _add_min_samples(p)
     p.set_defaults(func=cmd_stats)
 
     p = subparsers.add_parser("fid", help="FID between two image sets or statistics files")
@@ -47,6 +54,7 @@ def register(subparsers):
     p.add_argument("b", help="image folder / tar / features .npy / statistics .npz")
     _add_common(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_min_samples(p)
     p.set_defaults(func=cmd_fid)
 
     p = subparsers.add_parser("eval", help="evaluate a zoo model with the paper's protocol")
@@ -78,9 +86,9 @@ def cmd_fetch_inception(args):
 def cmd_features(args):
     import numpy as np
 
-    from ganzoo.metrics.inception import InceptionFID
+    from ganzoo.metrics.inception import default_network
 
-    net = InceptionFID(batch_size=args.batch_size)
+    net = default_network(args.batch_size)
     feats = net.features(args.path, limit=args.limit, progress=_progress(args))
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +98,7 @@ def cmd_features(args):
     return 0
 
 
-def _stats_of(path, args, net_holder):
+def _stats_of(path, args):
     """Statistics of a path: an .npz of statistics, a features .npy, or images."""
     import numpy as np
 
@@ -103,18 +111,18 @@ def _stats_of(path, args, net_holder):
         feats = np.load(path)
         if args.limit is not None:
             feats = feats[: args.limit]
-        return fid.FIDStats.from_features(feats, source=path)
-    if not net_holder:
-        from ganzoo.metrics.inception import InceptionFID
+        return fid.FIDStats.from_features(feats, args.min_samples, source=path)
+    from ganzoo.metrics.inception import default_network
 
-        net_holder.append(InceptionFID(batch_size=args.batch_size))
-    net = net_holder[0]
+    net = default_network(args.batch_size)
     feats = net.features(path, limit=args.limit, progress=_progress(args))
-    return fid.FIDStats.from_features(feats, source=path, network_sha256=net.weights_sha256)
+    return fid.FIDStats.from_features(feats, args.min_samples, source=path,
+                                      network_sha256=net.weights_sha256,
+                                      preprocessing=net.protocol["preprocessing"])
 
 
 def cmd_stats(args):
-    stats = _stats_of(args.path, args, [])
+    stats = _stats_of(args.path, args)
     stats.save(args.out)
     print(f"statistics of {args.path} (n={stats.n}) -> {args.out}")
     return 0
@@ -123,9 +131,8 @@ def cmd_stats(args):
 def cmd_fid(args):
     from ganzoo.metrics import fid
 
-    holder = []
-    a = _stats_of(args.a, args, holder)
-    b = _stats_of(args.b, args, holder)
+    a = _stats_of(args.a, args)
+    b = _stats_of(args.b, args)
     value = fid.fid_from_stats(a, b)
     record = {"fid": value, "a": {"path": args.a, "n": a.n}, "b": {"path": args.b, "n": b.n},
               "protocol": fid.combined_protocol(a, b)}

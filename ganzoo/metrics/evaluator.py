@@ -207,9 +207,9 @@ class Evaluator:
         self.swd_patches, self.is_splits = swd_patches, is_splits
         self.min_samples = min_samples  # for FID's covariances; None: feature dim + 1
         if network is None and self.needs_features:
-            from ganzoo.metrics.inception import InceptionFID
+            from ganzoo.metrics import inception
 
-            network = InceptionFID(batch_size=self.batch_size)
+            network = inception.default_network(self.batch_size)
         self.network = network
 
     def run_pass(self, source, limit=None, value_range=(0, 1), desc="images", keep_images=0,
@@ -364,9 +364,9 @@ def reference_features(dataset="cifar10", split="test", network=None, batch_size
             "holding train.tar and test.tar"
         )
     if network is None:
-        from ganzoo.metrics.inception import InceptionFID
+        from ganzoo.metrics import inception
 
-        network = InceptionFID(batch_size=batch_size)
+        network = inception.default_network(batch_size)
     feats = network.features(str(source), progress=progress)
     tmp = path.with_name(path.name + ".partial.npy")
     np.save(tmp, feats)

@@ -42,8 +42,8 @@ class FIDStats:
             raise ValueError(
                 f"{n} samples of {d}-d features are too few for a covariance: at least {needed} "
                 f"are needed ({d + 1} for a full-rank {d}x{d} covariance; the paper's protocol "
-                "uses 10,000). Use more images, or pass min_samples=2 for a rank-deficient "
-                "(biased) estimate."
+                "uses 10,000). Use more images, or pass min_samples=2 (ganzoo fid/stats: "
+                "--min-samples 2) for a rank-deficient, biased estimate."
             )
         if not np.all(np.isfinite(features)):
             raise ValueError("features contain NaN or infinite values")

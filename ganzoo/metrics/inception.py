@@ -371,3 +371,14 @@ class InceptionFID:
         if not feats:
             raise ValueError("no images were given")
         return np.concatenate(feats)
+
+
+_DEFAULT_NETWORKS = {}
+
+
+def default_network(batch_size=50):
+    """A shared InceptionFID with the cached weights, one per batch size (built and compiled
+    once per process: the evaluator, the CLI and training callbacks reuse it)."""
+    if batch_size not in _DEFAULT_NETWORKS:
+        _DEFAULT_NETWORKS[batch_size] = InceptionFID(batch_size=batch_size)
+    return _DEFAULT_NETWORKS[batch_size]
