@@ -408,6 +408,15 @@ class GAN(keras.Model):
         return updated
 
     # --------------------------------------------------------------------------- serialising
+    def save_own_variables(self, store):
+        # Keras leaves SeedGenerator states out of .weights.h5; the noise seed belongs to the
+        # training state (a restored GAN must draw the same z as the one it was saved from).
+        store["noise_seed"] = ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        if "noise_seed" in store:  # files written before this key existed load without it
+            self.seed_generator.state.assign(np.asarray(store["noise_seed"]))
+
     def get_config(self):
         return {
             "name": self.name,
