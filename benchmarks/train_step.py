@@ -162,22 +162,25 @@ class TorchRunner:
         from peers import torch_gan
 
         cfg = CONFIGS[args.architecture]
+        device = "cuda" if torch.cuda.is_available() else "cpu"  # as JAX picks its device
         self.step = torch_gan.TorchGANStep(
             args.architecture, args.batch_size, cfg["disc_iters"], cfg["penalty_weight"],
-            compile_models=compiled, seed=args.seed)
+            compile_models=compiled, seed=args.seed, device=device)
         self.images = torch.from_numpy(
-            _images(cfg["disc_iters"] * args.batch_size, args.seed, channels_first=True))
+            _images(cfg["disc_iters"] * args.batch_size, args.seed, channels_first=True)
+        ).to(device)
         self.compiled = compiled
 
     def run(self, steps):
         for _ in range(steps):
-            self.step.step(self.images)
+            losses = self.step.step(self.images)
+        [loss.item() for loss in losses]  # wait for the last step (asynchronous on a GPU)
 
     def info(self):
         import torch
 
         return {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                "compiled": self.compiled}
+                "device": str(self.step.device), "compiled": self.compiled}
 
 
 def build_torch(args, compiled):

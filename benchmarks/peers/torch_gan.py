@@ -163,8 +163,8 @@ def count_params(module):
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def _z(batch_size):
-    return torch.rand(batch_size, Z_DIM) * 2.0 - 1.0  # z ~ U(-1, 1)
+def _z(batch_size, device):
+    return torch.rand(batch_size, Z_DIM, device=device) * 2.0 - 1.0  # z ~ U(-1, 1)
 
 
 class TorchGANStep:
@@ -174,9 +174,10 @@ class TorchGANStep:
     """
 
     def __init__(self, architecture, batch_size, disc_iters=1, penalty_weight=0.0,
-                 compile_models=False, lr=2e-4, beta1=0.5, beta2=0.999, seed=0):
+                 compile_models=False, lr=2e-4, beta1=0.5, beta2=0.999, seed=0, device="cpu"):
         torch.manual_seed(seed)
-        self.g, self.d = build_models(architecture)
+        self.device = torch.device(device)
+        self.g, self.d = (m.to(self.device) for m in build_models(architecture))
         self.g.train()
         self.d.train()
         self.batch_size, self.disc_iters = batch_size, disc_iters
@@ -191,12 +192,12 @@ class TorchGANStep:
     def _d_update(self, real):
         b = real.shape[0]
         with torch.no_grad():
-            fake = self.g_fn(_z(b))
+            fake = self.g_fn(_z(b, self.device))
         # One D call on real, generated (and interpolated) images: D's power iteration runs once
         # per update, and torch.compile accepts spectral_norm's in-place u update.
         inputs = [real, fake]
         if self.penalty_weight:
-            alpha = torch.rand(b, 1, 1, 1)
+            alpha = torch.rand(b, 1, 1, 1, device=self.device)
             x_hat = (real + alpha * (fake - real)).requires_grad_(True)
             inputs.append(x_hat)
         logits = self.d_fn(torch.cat(inputs))
@@ -213,7 +214,7 @@ class TorchGANStep:
         return d_loss
 
     def _g_update(self):
-        d_fake = self.d_fn(self.g_fn(_z(self.batch_size)))
+        d_fake = self.d_fn(self.g_fn(_z(self.batch_size, self.device)))
         g_loss = F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
         self.g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -221,8 +222,9 @@ class TorchGANStep:
         return g_loss
 
     def step(self, images):
-        """images: NCHW float32 in [0, 1], disc_iters * batch_size of them."""
+        """images: NCHW float32 in [0, 1], disc_iters * batch_size of them. Returns the losses
+        as tensors (no host synchronisation)."""
         for i in range(self.disc_iters):
             d_loss = self._d_update(images[i * self.batch_size:(i + 1) * self.batch_size])
         g_loss = self._g_update()
-        return d_loss.item(), g_loss.item()
+        return d_loss.detach(), g_loss.detach()
