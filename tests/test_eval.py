@@ -1,6 +1,5 @@
 """The evaluator (one pass, all metrics), the CLI commands and the zoo-model protocol."""
 import json
-import os
 import pathlib
 
 import numpy as np
@@ -8,7 +7,7 @@ import pytest
 from PIL import Image
 
 from ganzoo.cli import main as cli
-from ganzoo.metrics import evaluator, fid, inception_weights, kid, precision_recall, swd
+from ganzoo.metrics import evaluator, fid, inception_weights, kid, precision_recall
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

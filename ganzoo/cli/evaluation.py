@@ -8,7 +8,6 @@
 """
 import json
 import pathlib
-import sys
 
 
 def _add_common(parser, limit=True):
