@@ -2,9 +2,9 @@
 
 A checkpoint is one file, `<dir>/ckpt-<D step, 9 digits>.weights.h5`: `gan.save_weights` (the
 generator, the discriminator, their batch-norm statistics and spectral-norm vectors, both
-optimizers' states, the EMA generator) plus the run's metadata (step counts, configuration, data
-order seed, and the noise SeedGenerator states, which Keras' save_weights leaves out) as a JSON
-string in the HDF5 root attribute `ganzoo_checkpoint`.
+optimizers' states, the EMA generator and the noise seed state) plus the run's metadata (step
+counts, configuration, data order seed) as a JSON string in the HDF5 root attribute
+`ganzoo_checkpoint`.
 
 It is written to a temporary file in the same folder, flushed to disk, then renamed over its
 final name with os.replace (atomic on POSIX and Windows), so a run killed at any moment, SIGKILL
@@ -58,28 +58,6 @@ def read_metadata(path):
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8")
     return json.loads(raw)
-
-
-def _seed_states(model):
-    """The model's SeedGenerator states. Keras' save_weights leaves them out (a Layer saves only
-    its own trainable and non-trainable variables, and SeedGenerators are not saveables), so the
-    checkpoint stores them in its metadata to resume the noise stream exactly."""
-    return [v for v in getattr(model, "non_trainable_variables", [])
-            if v.path.endswith("seed_generator_state")]
-
-
-def _restore_seed_states(model, metadata, path):
-    stored = metadata.get("seed_states")
-    if stored is None:
-        return
-    states = _seed_states(model)
-    if [s["path"] for s in stored] != [v.path for v in states]:
-        raise CheckpointError(
-            f"{path} holds the noise seed states {[s['path'] for s in stored]} but the model has "
-            f"{[v.path for v in states]}: the checkpoint belongs to another model."
-        )
-    for variable, record in zip(states, stored):
-        variable.assign(np.asarray(record["value"], dtype=variable.dtype))
 
 
 def all_finite(model):
@@ -148,9 +126,6 @@ class CheckpointManager:
         )
         record = dict(metadata or {})
         record.update(format=FORMAT_VERSION, step=int(step), saved_at=time.time())
-        record["seed_states"] = [
-            {"path": v.path, "value": np.asarray(v).tolist()} for v in _seed_states(model)
-        ]
         try:
             model.save_weights(temp)
             with h5py.File(temp, "a") as handle:
@@ -188,5 +163,4 @@ class CheckpointManager:
             return None
         metadata = read_metadata(path)
         model.load_weights(path)
-        _restore_seed_states(model, metadata, path)
         return metadata

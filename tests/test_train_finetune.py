@@ -2,22 +2,11 @@
 discriminator (ganzoo.load(NAME, with_discriminator=True)) and trains on another data set with
 fresh optimizers. The zoo download itself is tested in test_zoo_publish_load.py; here
 ganzoo.load is replaced by a stand-in "published" model with known weights."""
-import importlib.util
-import os
-
 import numpy as np
 import pytest
+from test_train_flags import train  # training/train.py, loaded once
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = "sndcgan-ns-sn-cifar10"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location(
-        "ganzoo_train_script_finetune", os.path.join(ROOT, "training", "train.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
@@ -35,7 +24,6 @@ def test_init_from_zoo_model_then_fit_on_other_data(tmp_path, monkeypatch):
         return pretrained
 
     monkeypatch.setattr(ganzoo, "load", fake_load)
-    train = _load_script()
     model_dir = tmp_path / "finetuned"
     train.parse_flags(["train.py", "--init_from", NAME, "--model_dir", str(model_dir),
                        "--dataset", "synthetic:8", "--batch_size", "2", "--steps", "2",
@@ -62,7 +50,6 @@ def test_init_from_zoo_model_then_fit_on_other_data(tmp_path, monkeypatch):
 
 
 def test_init_from_refuses_other_networks(tmp_path):
-    train = _load_script()
     train.parse_flags(["train.py", "--init_from", NAME, "--model_dir", str(tmp_path),
                        "--resolution", "64"])
     with pytest.raises(train.UsageError, match="--resolution 64 conflicts with --init_from"):
