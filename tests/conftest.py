@@ -6,6 +6,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # save at these sizes (read when jax is first imported, so it is set before any test module).
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
+# huggingface_hub reads HF_HUB_OFFLINE, HF_ENDPOINT, ... once, when first imported: import it
+# now, so a test that sets one of them temporarily cannot freeze it for the whole session.
+import huggingface_hub.constants  # noqa: E402,F401
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 

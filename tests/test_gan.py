@@ -67,8 +67,9 @@ def test_fixed_noise_makes_steps_deterministic(rng):
         gan = _gan(seed=11)
         logs = [gan.train_on_batch({"images": images, "z": z}, return_dict=True) for _ in range(2)]
         results.append((logs[-1]["d_loss"], logs[-1]["g_loss"], gan.generator.get_weights()[0]))
-    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-6)
-    np.testing.assert_allclose(results[0][2], results[1][2], rtol=1e-6)
+    # equal up to float rounding (multi-threaded CPU kernels may sum in another order)
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
+    np.testing.assert_allclose(results[0][2], results[1][2], rtol=1e-4, atol=1e-7)
 
 
 def test_ema_follows_its_formula(rng):
