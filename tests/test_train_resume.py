@@ -35,9 +35,8 @@ ARGS = [
 def _start(model_dir, *extra, cache=None):
     import keras
 
-    # One TensorFlow thread: multi-threaded CPU reductions are not bit-reproducible from one
-    # process to the next (two identical runs differ by up to 6e-5 after 16 steps), and this
-    # test compares bit for bit.
+    # One TensorFlow thread: multi-threaded CPU reductions are not reproducible from one process
+    # to the next (two identical runs differed by up to 6e-5 after 16 steps).
     env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), TF_CPP_MIN_LOG_LEVEL="2",
                TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1",
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -113,15 +112,30 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     assert f"resumed from" in output and f"at discriminator step {max(killed_at)}" in output
     _finish(reference)
 
-    # Same end state, bit for bit: every variable of the GAN and both optimizers.
+    # Same end state: every variable of the GAN and both optimizers, bit for bit on JAX. On
+    # TensorFlow up to round-off: even single-threaded, its CPU kernels can round a last bit
+    # differently in a fresh process, and a few buffers amplify that (batch-norm statistics,
+    # spectral-norm u vectors: seen up to 4e-5), while 99% of all values stay within 1e-8. A lost
+    # RNG state, optimizer moment or data position changes nearly every value by ~1e-5 or more.
+    import keras
+
     final = f"checkpoints/ckpt-{STEPS:09d}.weights.h5"
     expected = _h5_arrays(os.path.join(reference_dir, final))
     resumed = _h5_arrays(os.path.join(victim_dir, final))
     assert expected.keys() == resumed.keys()
     assert any("optimizer" in k for k in expected) and any("ema" in k for k in expected)
     assert any("noise_seed" in k for k in expected)  # the noise stream continues too
+    exact = keras.backend.backend() == "jax"
+    differences = []
     for key in expected:
-        np.testing.assert_array_equal(resumed[key], expected[key], err_msg=key)
+        if exact or not np.issubdtype(expected[key].dtype, np.floating):
+            np.testing.assert_array_equal(resumed[key], expected[key], err_msg=key)
+        else:
+            np.testing.assert_allclose(resumed[key], expected[key], rtol=1e-3, atol=1e-4,
+                                       err_msg=key)
+            differences.append(np.abs(resumed[key].astype(np.float64) - expected[key]).ravel())
+    if differences:
+        assert np.quantile(np.concatenate(differences), 0.99) < 1e-7
     meta = read_metadata(os.path.join(victim_dir, final))
     assert (meta["d_step"], meta["fit_step"]) == (STEPS, STEPS // 2)
     assert meta["hyper"]["ema_decay"] == 0.9
