@@ -2,13 +2,31 @@
 import tensorflow as tf
 
 
+def _replicas():
+    """(this replica's id, number of replicas) under a tf.distribute strategy; (0, 1) without."""
+    context = tf.distribute.get_replica_context()
+    replica_id = context.replica_id_in_sync_group if context is not None else 0
+    return replica_id, tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def replica_seed_offset(dtype):
+    """Added to the noise seed so each replica draws its own noise: the seed's stream component
+    (SeedGenerator counts in the other one) shifted by the replica id; zero without replicas."""
+    replica_id, _ = _replicas()
+    return tf.cast(tf.stack([replica_id, 0]), dtype)
+
+
 def value_and_grad(fn):
     def wrapped(params, *args):
         params = list(params)
+        _, replicas = _replicas()
         with tf.GradientTape() as tape:
             tape.watch(params)
             loss, aux = fn(params, *args)
-        return (loss, aux), tape.gradient(loss, params)
+            # Under MirroredStrategy the optimizer sums gradients over replicas: scale the loss
+            # so that the sum is the mean gradient of the global batch.
+            scaled = loss / replicas if replicas > 1 else loss
+        return (loss, aux), tape.gradient(scaled, params)
 
     return wrapped
 
@@ -37,7 +55,10 @@ def read_value(variable):
 
 def train_step(model, data):
     state = model.state_layout.read(read_value)
+    offset = replica_seed_offset(state["seed"].dtype)
+    state["seed"] = state["seed"] + offset
     state, logs = model.train_step_values(state, data)
+    state["seed"] = state["seed"] - offset  # every replica stores the same seed state
     model.state_layout.write_buffers(state)
     for metric in model.metrics:
         metric.update_state(logs[metric.name])
