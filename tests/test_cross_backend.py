@@ -31,6 +31,9 @@ def _available(backend_name):
 
 
 def test_five_steps_agree_across_backends(tmp_path):
+    if keras.backend.backend() != "tensorflow":
+        # The comparison is symmetric: the TensorFlow pass runs JAX in its subprocess.
+        pytest.skip("runs once, in the TensorFlow pass (JAX runs there in a subprocess)")
     other = _other_backend()
     if not _available(other):
         pytest.skip(f"the {other} backend is not installed")
