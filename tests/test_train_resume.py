@@ -115,7 +115,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     # Same end state: every variable of the GAN and both optimizers, bit for bit on JAX. On
     # TensorFlow up to round-off: even single-threaded, its CPU kernels can round a last bit
     # differently in a fresh process, and a few buffers amplify that (batch-norm statistics,
-    # spectral-norm u vectors: seen up to 4e-5), while 99% of all values stay within 1e-8. A lost
+    # spectral-norm u vectors: seen up to 4e-5), while most values stay within round-off. A lost
     # RNG state, optimizer moment or data position changes nearly every value by ~1e-5 or more.
     import keras
 
@@ -135,7 +135,12 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
                                        err_msg=key)
             differences.append(np.abs(resumed[key].astype(np.float64) - expected[key]).ravel())
     if differences:
-        assert np.quantile(np.concatenate(differences), 0.99) < 1e-7
+        # The median difference stays at round-off; the tail bound leaves room for the TF build's
+        # kernels (a fresh environment gave a 99th percentile of 5.6e-7) yet is far below the
+        # ~1e-5 that a lost RNG state, optimizer moment or data position causes almost everywhere.
+        differences = np.concatenate(differences)
+        assert np.quantile(differences, 0.5) < 1e-8
+        assert np.quantile(differences, 0.99) < 3e-6
     meta = read_metadata(os.path.join(victim_dir, final))
     assert (meta["d_step"], meta["fit_step"]) == (STEPS, STEPS // 2)
     assert meta["hyper"]["ema_decay"] == 0.9
