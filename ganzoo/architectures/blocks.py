@@ -1,10 +1,11 @@
-"""The residual block of the paper's ResNets (compare_gan v2 resnet_architecture.resnet_block)."""
+"""The paper's ResNets (compare_gan v2 resnet_architecture): the residual block and the
+generator/discriminator skeletons that ResNet19 and ResNet-CIFAR fill with their channel plans."""
 import keras
 from keras import ops
 
-from ganzoo.architectures.base import weight_init
+from ganzoo.architectures.base import Discriminator, Generator, weight_init
 from ganzoo.layers import SpectralNormalization, Unpool, batch_norm, make_feature_norm
-from ganzoo.layers.normalization import uses_spectral_norm
+from ganzoo.layers.normalization import check_discriminator_normalization, uses_spectral_norm
 
 SCALES = ("up", "down", "none")
 
@@ -69,3 +70,69 @@ class ResNetBlock(keras.layers.Layer):
         x = ops.relu(self._norm(self.norm2, x, training))
         x = self.conv2(x, training=training)
         return x + shortcut
+
+
+class ResNetGenerator(Generator):
+    """The paper's ResNet generator: z -> linear 4x4xC0 -> up-blocks -> BN, ReLU -> conv3x3 ->
+    sigmoid. Families set BASE_CHANNELS, BLOCK_CHANNELS (one up-block each) and RESOLUTION."""
+
+    BASE_CHANNELS = None
+    BLOCK_CHANNELS = ()
+    RESOLUTION = None
+
+    def __init__(self, resolution=None, z_dim=128, **kwargs):
+        resolution = self.RESOLUTION if resolution is None else resolution
+        _check_family_resolution(type(self).__name__, resolution, self.RESOLUTION)
+        super().__init__(resolution=resolution, z_dim=z_dim, **kwargs)
+        self.fc = keras.layers.Dense(4 * 4 * self.BASE_CHANNELS, kernel_initializer=weight_init(), name="fc")
+        self.blocks = [
+            ResNetBlock(ch, "up", generator_block=True, name=f"block{i + 1}")
+            for i, ch in enumerate(self.BLOCK_CHANNELS)
+        ]
+        self.final_bn = batch_norm(name="final_bn")
+        self.to_rgb = keras.layers.Conv2D(
+            3, 3, padding="same", kernel_initializer=weight_init(truncated=True), name="to_rgb"
+        )
+        self.build()
+
+    def call(self, z, training=False):
+        x = ops.reshape(self.fc(z), (-1, 4, 4, self.BASE_CHANNELS))
+        for block in self.blocks:
+            x = block(x, training=training)
+        x = ops.relu(self.final_bn(x, training=training))
+        return ops.sigmoid(self.to_rgb(x))
+
+
+class ResNetDiscriminator(Discriminator):
+    """The paper's ResNet discriminator: blocks -> ReLU -> global mean pool -> linear -> logit.
+    Families set BLOCKS, a list of (channels, scale) and RESOLUTION."""
+
+    BLOCKS = ()
+    RESOLUTION = None
+
+    def __init__(self, resolution=None, normalization="spectral", **kwargs):
+        resolution = self.RESOLUTION if resolution is None else resolution
+        _check_family_resolution(type(self).__name__, resolution, self.RESOLUTION)
+        check_discriminator_normalization(normalization)
+        super().__init__(resolution=resolution, normalization=normalization, **kwargs)
+        self.blocks = [
+            ResNetBlock(ch, scale, generator_block=False, normalization=normalization, name=f"block{i}")
+            for i, (ch, scale) in enumerate(self.BLOCKS)
+        ]
+        fc = keras.layers.Dense(1, kernel_initializer=weight_init(), name="fc")
+        self.fc = SpectralNormalization(fc, name="fc_sn") if uses_spectral_norm(normalization) else fc
+        self.build()
+
+    def call(self, images, training=False):
+        x = images
+        for block in self.blocks:
+            x = block(x, training=training)
+        x = ops.mean(ops.relu(x), axis=(1, 2))
+        return self.fc(x, training=training)
+
+
+def _check_family_resolution(class_name, resolution, expected):
+    if int(resolution) != expected:
+        raise ValueError(
+            f"{class_name} is defined for {expected}x{expected} images; got resolution {resolution}."
+        )

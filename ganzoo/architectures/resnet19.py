@@ -1,63 +1,21 @@
 """ResNet19 for 128x128 images (the GAN Landscape's Tables 3-4; compare_gan v2 "resnet5")."""
 import keras
-from keras import ops
 
-from ganzoo.architectures.base import Discriminator, Generator, weight_init
-from ganzoo.architectures.blocks import ResNetBlock
-from ganzoo.layers import SpectralNormalization, batch_norm
-from ganzoo.layers.normalization import check_discriminator_normalization, uses_spectral_norm
-
-_CH = 64
-_G_CHANNELS = (512, 256, 256, 128, 64)  # out-channels of the five up-blocks (in: 512 first)
-_D_CHANNELS = (64, 128, 256, 256, 512, 512)  # out-channels of the six down-blocks
-
-
-def _check_resolution(resolution):
-    if int(resolution) != 128:
-        raise ValueError(f"ResNet19 is defined for 128x128 images; got resolution {resolution}.")
+from ganzoo.architectures.blocks import ResNetDiscriminator, ResNetGenerator
 
 
 @keras.saving.register_keras_serializable(package="ganzoo")
-class ResNet19Generator(Generator):
-    def __init__(self, resolution=128, z_dim=128, **kwargs):
-        _check_resolution(resolution)
-        super().__init__(resolution=resolution, z_dim=z_dim, **kwargs)
-        self.fc = keras.layers.Dense(4 * 4 * 512, kernel_initializer=weight_init(), name="fc")
-        self.blocks = [
-            ResNetBlock(ch, "up", generator_block=True, name=f"block{i + 1}")
-            for i, ch in enumerate(_G_CHANNELS)
-        ]
-        self.final_bn = batch_norm(name="final_bn")
-        self.to_rgb = keras.layers.Conv2D(
-            3, 3, padding="same", kernel_initializer=weight_init(truncated=True), name="to_rgb"
-        )
-        self.build()
+class ResNet19Generator(ResNetGenerator):
+    """z -> 4x4x512 -> five up-blocks (512, 256, 256, 128, 64) -> 128x128x3."""
 
-    def call(self, z, training=False):
-        x = ops.reshape(self.fc(z), (-1, 4, 4, 512))
-        for block in self.blocks:
-            x = block(x, training=training)
-        x = ops.relu(self.final_bn(x, training=training))
-        return ops.sigmoid(self.to_rgb(x))
+    RESOLUTION = 128
+    BASE_CHANNELS = 512
+    BLOCK_CHANNELS = (512, 256, 256, 128, 64)
 
 
 @keras.saving.register_keras_serializable(package="ganzoo")
-class ResNet19Discriminator(Discriminator):
-    def __init__(self, resolution=128, normalization="spectral", **kwargs):
-        _check_resolution(resolution)
-        check_discriminator_normalization(normalization)
-        super().__init__(resolution=resolution, normalization=normalization, **kwargs)
-        self.blocks = [
-            ResNetBlock(ch, "down", generator_block=False, normalization=normalization, name=f"block{i}")
-            for i, ch in enumerate(_D_CHANNELS)
-        ]
-        fc = keras.layers.Dense(1, kernel_initializer=weight_init(), name="fc")
-        self.fc = SpectralNormalization(fc, name="fc_sn") if uses_spectral_norm(normalization) else fc
-        self.build()
+class ResNet19Discriminator(ResNetDiscriminator):
+    """Six down-blocks (64, 128, 256, 256, 512, 512), the first on the raw image."""
 
-    def call(self, images, training=False):
-        x = images
-        for block in self.blocks:
-            x = block(x, training=training)
-        x = ops.mean(ops.relu(x), axis=(1, 2))
-        return self.fc(x, training=training)
+    RESOLUTION = 128
+    BLOCKS = tuple((ch, "down") for ch in (64, 128, 256, 256, 512, 512))
