@@ -273,11 +273,11 @@ def make_fid_fn(reference_images, num_samples=5000, seed=0, batch_size=50):
     """
     try:
         from ganzoo.metrics.fid import FIDStats, fid_from_stats
-        from ganzoo.metrics.inception import InceptionFID
+        from ganzoo.metrics.inception import default_network
     except ImportError as error:
         return None, f"ganzoo.metrics is not available ({error})"
     try:
-        network = InceptionFID(batch_size=batch_size)
+        network = default_network(batch_size)  # shared with the evaluator: compiled once
     except Exception as error:  # weights not fetched, hash mismatch, ...
         return None, (f"the FID Inception weights are unavailable ({error}); "
                       "fetch them with `ganzoo fetch-inception`")
