@@ -347,7 +347,6 @@ class GAN(keras.Model):
 
     def train_step_values(self, values, data):
         """The backend-neutral step on named lists of values; returns (new values, logs)."""
-        layout = self.state_layout
         images, noise = self._unpack_batch(data)
         per_step = images.shape[0] // self.disc_iters
         values = dict(values)

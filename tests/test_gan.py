@@ -1,6 +1,5 @@
 """The GAN model: fit, optimizer state, EMA, saving, the first step against an independent
 forward computation, callbacks and bad input, on the current backend."""
-import os
 
 import keras
 import numpy as np

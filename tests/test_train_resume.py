@@ -109,7 +109,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
         assert _h5_arrays(path)
 
     output = _finish(_start(victim_dir, "--resume", cache=cache))
-    assert f"resumed from" in output and f"at discriminator step {max(killed_at)}" in output
+    assert "resumed from" in output and f"at discriminator step {max(killed_at)}" in output
     _finish(reference)
 
     # Same end state: every variable of the GAN and both optimizers, bit for bit on JAX. On
