@@ -1,15 +1,19 @@
 """The GAN model: a keras.Model whose train_step makes the paper's discriminator and generator
 updates, written once with keras.ops; ganzoo.backend holds the per-backend gradient plumbing.
 
-One fit() step = `disc_iters` discriminator updates (each on its own slice of the batch and its
-own z) followed by one generator update, all inside one compiled step.
+One fit() step is one group of compare_gan's schedule, all inside one compiled step:
+`disc_iters` discriminator updates, each on its own slice of the batch and its own z, with the
+generator update right after the first of them (abstract_gan.run_single_train_step updates G
+after D step k when (k - 1) % disc_iters == 0), reusing that update's z as the paper does.
 """
 import keras
 import numpy as np
 from keras import ops
 
 from ganzoo import backend
+from ganzoo import random as noise_random
 from ganzoo.architectures import build_discriminator, build_generator
+from ganzoo.layers import SpectralNormalization
 from ganzoo.losses import get_loss
 from ganzoo.optimizers import GANOptimizer, paper_adam
 from ganzoo.penalties import get_penalty, penalty_name
@@ -37,7 +41,7 @@ class StateLayout:
         self.g_buffers = [buffers[id(v)] for v in g.non_trainable_variables]
         self.d_buffers = [buffers[id(v)] for v in d.non_trainable_variables]
         self.ema = [buffers[id(v)] for v in gan.ema_generator.variables] if gan.ema_generator else []
-        self.seed = buffers[id(gan.seed_generator.state)]
+        self.noise = buffers[id(gan.noise_state)]
         self.n_g_opt = len(gan.optimizer.generator_optimizer.variables)
         # EMA sources: for each generator variable (in .variables order), where its value lives.
         self.ema_sources = []
@@ -51,6 +55,20 @@ class StateLayout:
         d_opt = gan.optimizer.discriminator_optimizer
         self.d_iterations = [id(v) for v in d_opt.variables].index(id(d_opt.iterations))
         self.d_kernels = [i for i, v in enumerate(d.trainable_variables) if v.name == "kernel"]
+        # Spectral-norm u vectors of D, as positions in d_buffers (see restart_power_iteration).
+        d_buffer_pos = {id(v): i for i, v in enumerate(d.non_trainable_variables)}
+        self.d_sn_u = [
+            d_buffer_pos[id(layer.u)]
+            for layer in d._flatten_layers(include_self=False)
+            if isinstance(layer, SpectralNormalization)
+        ]
+
+    def restart_power_iteration(self, d_buffers, source):
+        """d_buffers with every spectral-norm u taken from `source` (other buffers kept)."""
+        d_buffers = list(d_buffers)
+        for i in self.d_sn_u:
+            d_buffers[i] = source[i]
+        return d_buffers
 
     # JAX: fit()'s state lists <-> named groups of values.
     def unpack(self, trainable, non_trainable, optimizer_values):
@@ -60,7 +78,7 @@ class StateLayout:
             "g_buffers": [non_trainable[i] for i in self.g_buffers],
             "d_buffers": [non_trainable[i] for i in self.d_buffers],
             "ema": [non_trainable[i] for i in self.ema],
-            "seed": non_trainable[self.seed],
+            "noise": non_trainable[self.noise],
             "g_opt": list(optimizer_values[: self.n_g_opt]),
             "d_opt": list(optimizer_values[self.n_g_opt :]),
         }
@@ -76,7 +94,7 @@ class StateLayout:
         ):
             for position, value in zip(positions, values[key]):
                 target[position] = value
-        non_trainable[self.seed] = values["seed"]
+        non_trainable[self.noise] = values["noise"]
         return trainable, non_trainable, values["g_opt"] + values["d_opt"]
 
     # TensorFlow: read the variables' current values; write back the non-trainable ones.
@@ -90,7 +108,7 @@ class StateLayout:
             "g_buffers": read(gan.generator.non_trainable_variables),
             "d_buffers": read(gan.discriminator.non_trainable_variables),
             "ema": read(gan.ema_generator.variables) if gan.ema_generator else [],
-            "seed": read_value(gan.seed_generator.state),
+            "noise": read_value(gan.noise_state),
             "g_opt": None,
             "d_opt": None,
         }
@@ -101,7 +119,7 @@ class StateLayout:
         pairs += zip(gan.discriminator.non_trainable_variables, values["d_buffers"])
         if gan.ema_generator:
             pairs += zip(gan.ema_generator.variables, values["ema"])
-        pairs.append((gan.seed_generator.state, values["seed"]))
+        pairs.append((gan.noise_state, values["noise"]))
         for variable, value in pairs:
             variable.assign(value)
 
@@ -117,7 +135,8 @@ class GAN(keras.Model):
         ema_decay: if set, an exponential moving average of G's weights is kept in
             `ema_generator` (used by `generate`); None disables it.
         ema_start_step: before this discriminator step the average just copies G.
-        seed: seed of the training noise (z, penalty interpolation).
+        seed: seed of the training noise (z, penalty interpolation): drawn with ganzoo.random,
+            so the same seed gives the same noise on TensorFlow and JAX. None: a random seed.
     """
 
     def __init__(self, generator, discriminator, ema_decay=None, ema_start_step=0, seed=None, **kwargs):
@@ -139,7 +158,11 @@ class GAN(keras.Model):
             ema.trainable = False
             ema.set_weights(generator.get_weights())
             self.ema_generator = ema
-        self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
+        # (seed, counter) of the training noise; a variable so that it travels with fit()'s
+        # state and checkpoints.
+        self.noise_state = keras.Variable(
+            noise_random.initial_state(seed), dtype="int32", trainable=False, name="noise_state"
+        )
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.penalty_tracker = keras.metrics.Mean(name="penalty")
@@ -167,6 +190,7 @@ class GAN(keras.Model):
         penalty="none",
         penalty_weight=None,
         disc_iters=1,
+        resample_generator_z=False,
         **kwargs,
     ):
         """Configure training.
@@ -178,6 +202,8 @@ class GAN(keras.Model):
             penalty: none, wgan_gp, dragan, r1 or l2 (see ganzoo.penalties).
             penalty_weight: lambda (gamma for r1); required with a penalty.
             disc_iters: discriminator updates per generator update.
+            resample_generator_z: draw a fresh z for the generator update. False (the paper's
+                compare_gan): G reuses the z of the discriminator update it follows.
             **kwargs: passed to keras.Model.compile (steps_per_execution, jit_compile, ...).
         """
         for unsupported in ("optimizer", "metrics", "loss_weights", "weighted_metrics"):
@@ -203,6 +229,7 @@ class GAN(keras.Model):
         if int(disc_iters) != disc_iters or int(disc_iters) < 1:
             raise ValueError(f"disc_iters must be a positive integer; got {disc_iters}.")
         self.disc_iters = int(disc_iters)
+        self.resample_generator_z = bool(resample_generator_z)
         g_optimizer = paper_adam() if g_optimizer is None else g_optimizer
         d_optimizer = paper_adam() if d_optimizer is None else d_optimizer
         optimizer = GANOptimizer(g_optimizer, d_optimizer)
@@ -217,6 +244,7 @@ class GAN(keras.Model):
             "penalty": self.penalty_name,
             "penalty_weight": self.penalty_weight,
             "disc_iters": self.disc_iters,
+            "resample_generator_z": self.resample_generator_z,
             "steps_per_execution": kwargs.get("steps_per_execution", 1),
         }
 
@@ -272,51 +300,40 @@ class GAN(keras.Model):
             "GAN has no evaluate(): measure samples with ganzoo.metrics (FID, KID, ...) instead."
         )
 
-    def _with_seed(self, seed_value, fn):
-        """Run fn with the noise SeedGenerator's state bound to `seed_value` (stateless)."""
-        state = self.seed_generator.state
-        with keras.StatelessScope(state_mapping=[(state, seed_value)]) as scope:
-            result = fn()
-            new_seed = scope.get_current_value(state)
-        return result, (seed_value if new_seed is None else new_seed)
-
-    def _noise(self, batch_size, seed_value):
-        return self._with_seed(
-            seed_value,
-            lambda: keras.random.uniform(
-                (batch_size, self.z_dim), minval=-1.0, maxval=1.0, seed=self.seed_generator
-            ),
-        )
-
-    def _discriminator_objective(self, d_params, d_buffers, g_params, g_buffers, real, z, seed_value):
+    def _discriminator_objective(self, d_params, d_buffers, g_params, g_buffers, real, z, noise_state):
         layout = self.state_layout
-
-        def run():
-            fake, new_g_buffers = self.generator.stateless_call(g_params, g_buffers, z, training=True)
-            fake = ops.stop_gradient(fake)
-            real_logits, buffers = self.discriminator.stateless_call(d_params, d_buffers, real, training=True)
-            fake_logits, buffers = self.discriminator.stateless_call(d_params, buffers, fake, training=True)
-            loss = self.gan_loss.discriminator(real_logits, fake_logits)
-            penalty = self.penalty_fn(
-                lambda x: self.discriminator.stateless_call(d_params, buffers, x, training=True)[0],
-                real,
-                fake,
-                [d_params[i] for i in layout.d_kernels],
-                self.seed_generator,
-            )
-            total = loss + self.penalty_weight * penalty
-            return total, (penalty, buffers, new_g_buffers)
-
-        (total, (penalty, new_d_buffers, new_g_buffers)), new_seed = self._with_seed(seed_value, run)
-        return total, (penalty, new_d_buffers, new_g_buffers, new_seed)
+        noise = noise_random.NoiseStream(noise_state, backend.replica_id())
+        fake, new_g_buffers = self.generator.stateless_call(g_params, g_buffers, z, training=True)
+        fake = ops.stop_gradient(fake)
+        # compare_gan's real, fake and penalty D calls each start from the stored spectral-norm
+        # u (each computes the same one power iteration); batch-norm statistics chain.
+        real_logits, after_real = self.discriminator.stateless_call(d_params, d_buffers, real, training=True)
+        fake_buffers = layout.restart_power_iteration(after_real, d_buffers)
+        fake_logits, after_fake = self.discriminator.stateless_call(d_params, fake_buffers, fake, training=True)
+        penalty_buffers = layout.restart_power_iteration(after_fake, d_buffers)
+        loss = self.gan_loss.discriminator(real_logits, fake_logits)
+        penalty = self.penalty_fn(
+            lambda x: self.discriminator.stateless_call(d_params, penalty_buffers, x, training=True)[0],
+            real,
+            fake,
+            [d_params[i] for i in layout.d_kernels],
+            noise.uniform,
+        )
+        total = loss + self.penalty_weight * penalty
+        new_d_buffers = layout.restart_power_iteration(after_fake, after_real)
+        return total, (penalty, new_d_buffers, new_g_buffers, noise.state)
 
     def _generator_objective(self, g_params, g_buffers, d_params, d_buffers, z):
         fake, new_g_buffers = self.generator.stateless_call(g_params, g_buffers, z, training=True)
         fake_logits, new_d_buffers = self.discriminator.stateless_call(d_params, d_buffers, fake, training=True)
         return self.gan_loss.generator(fake_logits), (new_g_buffers, new_d_buffers)
 
+    def _noise_count(self):
+        """How many z batches one fit step uses: one per D update, plus G's when resampled."""
+        return self.disc_iters + int(self.resample_generator_z)
+
     def _unpack_batch(self, data):
-        """Images (N, H, W, 3) and optional fixed noise (disc_iters + 1, N / disc_iters, z_dim)."""
+        """Images (N, H, W, 3) and optional fixed noise (see `_noise_count`, N / disc_iters, z_dim)."""
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)  # labels are not used
         noise = None
         if isinstance(images, dict):
@@ -340,47 +357,60 @@ class GAN(keras.Model):
             )
         if noise is not None:
             noise = ops.cast(noise, "float32")
-            want = (self.disc_iters + 1, shape[0] // self.disc_iters, self.z_dim)
+            want = (self._noise_count(), shape[0] // self.disc_iters, self.z_dim)
             if tuple(noise.shape) != want:
-                raise ValueError(f"'z' must have shape {want}; got {tuple(noise.shape)}.")
+                raise ValueError(
+                    f"'z' must have shape {want}: one z per discriminator update"
+                    + (" and one for the generator update" if self.resample_generator_z else "")
+                    + f"; got {tuple(noise.shape)}."
+                )
         return images, noise
 
     def train_step_values(self, values, data):
-        """The backend-neutral step on named lists of values; returns (new values, logs)."""
-        images, noise = self._unpack_batch(data)
+        """The backend-neutral step on named lists of values; returns (new values, logs).
+
+        Order (compare_gan v2): D update 0, the G update (with D update 0's z unless
+        resample_generator_z), then D updates 1 .. disc_iters - 1.
+        """
+        images, fixed_z = self._unpack_batch(data)
         per_step = images.shape[0] // self.disc_iters
         values = dict(values)
         d_losses, penalties = [], []
         d_grad = backend.value_and_grad(self._discriminator_objective)
+        g_grad = backend.value_and_grad(self._generator_objective)
+
+        def draw_z(index):
+            if fixed_z is not None:
+                return fixed_z[index]
+            noise = noise_random.NoiseStream(values["noise"], backend.replica_id())
+            z = noise.uniform((per_step, self.z_dim), -1.0, 1.0)
+            values["noise"] = noise.state
+            return z
+
         for i in range(self.disc_iters):
             real = images[i * per_step : (i + 1) * per_step]
-            if noise is None:
-                z, values["seed"] = self._noise(per_step, values["seed"])
-            else:
-                z = noise[i]
+            z = draw_z(i)
             (d_loss, aux), grads = d_grad(
                 values["d_params"], values["d_buffers"], values["g_params"], values["g_buffers"],
-                real, z, values["seed"],
+                real, z, values["noise"],
             )
-            penalty, values["d_buffers"], values["g_buffers"], values["seed"] = aux
+            penalty, values["d_buffers"], values["g_buffers"], values["noise"] = aux
             values["d_params"], values["d_opt"] = backend.apply_gradients(
                 self.discriminator_optimizer, grads, self.discriminator.trainable_variables,
                 values["d_params"], values["d_opt"],
             )
             d_losses.append(d_loss)
             penalties.append(penalty)
+            if i == 0:
+                g_z = draw_z(self.disc_iters) if self.resample_generator_z else z
+                (g_loss, (values["g_buffers"], values["d_buffers"])), grads = g_grad(
+                    values["g_params"], values["g_buffers"], values["d_params"], values["d_buffers"], g_z
+                )
+                values["g_params"], values["g_opt"] = backend.apply_gradients(
+                    self.generator_optimizer, grads, self.generator.trainable_variables,
+                    values["g_params"], values["g_opt"],
+                )
 
-        if noise is None:
-            z, values["seed"] = self._noise(per_step, values["seed"])
-        else:
-            z = noise[self.disc_iters]
-        (g_loss, (values["g_buffers"], values["d_buffers"])), grads = backend.value_and_grad(
-            self._generator_objective
-        )(values["g_params"], values["g_buffers"], values["d_params"], values["d_buffers"], z)
-        values["g_params"], values["g_opt"] = backend.apply_gradients(
-            self.generator_optimizer, grads, self.generator.trainable_variables,
-            values["g_params"], values["g_opt"],
-        )
         if self.ema_generator is not None:
             values["ema"] = self._ema_update(values)
         logs = {
@@ -408,13 +438,14 @@ class GAN(keras.Model):
 
     # --------------------------------------------------------------------------- serialising
     def save_own_variables(self, store):
-        # Keras leaves SeedGenerator states out of .weights.h5; the noise seed belongs to the
-        # training state (a restored GAN must draw the same z as the one it was saved from).
-        store["noise_seed"] = ops.convert_to_numpy(self.seed_generator.state)
+        # The noise state belongs to the training state: a restored GAN draws the same z as
+        # the one it was saved from.
+        store["noise_state"] = ops.convert_to_numpy(self.noise_state)
 
     def load_own_variables(self, store):
-        if "noise_seed" in store:  # files written before this key existed load without it
-            self.seed_generator.state.assign(np.asarray(store["noise_seed"]))
+        # Files from before ganzoo.random (a "noise_seed" key, or none) keep this GAN's stream.
+        if "noise_state" in store:
+            self.noise_state.assign(np.asarray(store["noise_state"], dtype="int32"))
 
     def get_config(self):
         return {
@@ -450,6 +481,7 @@ def build_gan(
     ema_decay=None,
     ema_start_step=0,
     seed=None,
+    resample_generator_z=False,
     batch_size=None,
     steps=None,
     **compile_kwargs,
@@ -474,6 +506,7 @@ def build_gan(
         penalty=penalty,
         penalty_weight=penalty_weight,
         disc_iters=disc_iters,
+        resample_generator_z=resample_generator_z,
         **compile_kwargs,
     )
     return gan

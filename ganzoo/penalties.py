@@ -2,15 +2,15 @@
 
 Every penalty has one signature, so the train step needs no special cases:
 
-    penalty(discriminator, real, fake, kernels, seed) -> scalar
+    penalty(discriminator, real, fake, kernels, uniform) -> scalar
 
 `discriminator(x)` returns logits (the caller binds the current weights), `kernels` are D's
-weight matrices (biases excluded), `seed` is a keras.random seed. The step adds
+weight matrices (biases excluded), `uniform(shape)` draws U[0, 1) noise (the step passes
+ganzoo.random's backend-independent stream). The step adds
 `penalty_weight * penalty` to the discriminator loss.
 """
 import difflib
 
-import keras
 from keras import ops
 
 from ganzoo.backend import input_gradient
@@ -23,32 +23,32 @@ def _slope_penalty(discriminator, points):
     return ops.mean(ops.square(slopes - 1.0))
 
 
-def no_penalty(discriminator, real, fake, kernels, seed):
+def no_penalty(discriminator, real, fake, kernels, uniform):
     return ops.convert_to_tensor(0.0)
 
 
-def wgan_gp_penalty(discriminator, real, fake, kernels, seed):
+def wgan_gp_penalty(discriminator, real, fake, kernels, uniform):
     """Gulrajani et al.: slope penalty on random interpolates of real and fake."""
-    alpha = keras.random.uniform((ops.shape(real)[0], 1, 1, 1), seed=seed)
+    alpha = uniform((real.shape[0], 1, 1, 1))
     interpolates = real + alpha * (fake - real)
     return _slope_penalty(discriminator, interpolates)
 
 
-def dragan_penalty(discriminator, real, fake, kernels, seed):
+def dragan_penalty(discriminator, real, fake, kernels, uniform):
     """Kodali et al.: slope penalty around the real data; one std over the whole batch."""
     std = ops.std(real)
-    noise = keras.random.uniform(ops.shape(real), seed=seed) - 0.5
+    noise = uniform(tuple(real.shape)) - 0.5
     noisy = ops.clip(real + std * noise, 0.0, 1.0)
     return _slope_penalty(discriminator, noisy)
 
 
-def r1_penalty(discriminator, real, fake, kernels, seed):
+def r1_penalty(discriminator, real, fake, kernels, uniform):
     """Mescheder et al. 2018: 1/2 E[||dD/dx||^2] on real data (weight = gamma)."""
     gradients = input_gradient(discriminator, real)
     return 0.5 * ops.mean(ops.sum(ops.square(gradients), axis=(1, 2, 3)))
 
 
-def l2_penalty(discriminator, real, fake, kernels, seed):
+def l2_penalty(discriminator, real, fake, kernels, uniform):
     """Mean over D's kernels of l2_loss(W) = sum(W^2) / 2, biases excluded."""
     if not kernels:
         raise ValueError("The L2 penalty needs the discriminator's kernels; none were given.")

@@ -16,6 +16,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import ganzoo
+from ganzoo import random as noise_random
 from ganzoo.backend import tensorflow as tf_backend
 
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -23,8 +24,8 @@ with strategy.scope():
     gan = ganzoo.build_gan("sndcgan", resolution=8, seed=0)
 
 def per_replica():
-    seed = tf.identity(gan.seed_generator.state.value)
-    z, _ = gan._noise(3, seed + tf_backend.replica_seed_offset(seed.dtype))
+    state = tf.identity(gan.noise_state.value)
+    z, _ = noise_random.uniform((3,), state, stream=tf_backend.replica_id())
     (_, _), grads = tf_backend.value_and_grad(lambda p: (p[0] * p[0], ()))([tf.constant(3.0)])
     return z, grads[0]
 

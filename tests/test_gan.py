@@ -48,11 +48,14 @@ def test_first_step_losses_match_an_independent_forward(rng):
     reference_g.set_weights(gan.generator.get_weights())
     reference_d.set_weights(gan.discriminator.get_weights())
     images = _images(rng, 8)
-    z = np.stack([sample_noise(8, 128, seed=s) for s in (1, 2)])
+    z = np.stack([sample_noise(8, 128, seed=s) for s in (1,)])
     logs = gan.train_on_batch({"images": images, "z": z}, return_dict=True)
     fake = reference_g(z[0], training=True)
+    u_before = [ops.convert_to_numpy(v) for v in reference_d.non_trainable_variables]
     real_logits = reference_d(images, training=True)
-    fake_logits = reference_d(fake, training=True)  # u was updated by the real call, as in the step
+    for variable, value in zip(reference_d.non_trainable_variables, u_before):
+        variable.assign(value)  # compare_gan: the fake call starts from the stored u too
+    fake_logits = reference_d(fake, training=True)
     expected = ops.convert_to_numpy(get_loss("ns").discriminator(real_logits, fake_logits))
     np.testing.assert_allclose(logs["d_loss"], expected, rtol=1e-4)
     assert logs["penalty"] == 0.0
@@ -60,7 +63,7 @@ def test_first_step_losses_match_an_independent_forward(rng):
 
 def test_fixed_noise_makes_steps_deterministic(rng):
     images = _images(rng, 8)
-    z = np.stack([sample_noise(8, 128, seed=s) for s in (5, 6)])
+    z = np.stack([sample_noise(8, 128, seed=s) for s in (5,)])
     results = []
     for _ in range(2):
         gan = _gan(seed=11)
@@ -109,8 +112,8 @@ def test_save_and_load_give_identical_samples(rng, tmp_path):
     fresh.load_weights(weights_path)
     np.testing.assert_allclose(fresh.generate(4, seed=7), samples, rtol=1e-6, atol=1e-6)
     assert fresh.d_steps == gan.d_steps
-    np.testing.assert_array_equal(  # the noise seed travels too: the next z is the same
-        ops.convert_to_numpy(fresh.seed_generator.state), ops.convert_to_numpy(gan.seed_generator.state)
+    np.testing.assert_array_equal(  # the noise state travels too: the next z is the same
+        ops.convert_to_numpy(fresh.noise_state), ops.convert_to_numpy(gan.noise_state)
     )
     for a, b in zip(fresh.optimizer.variables, gan.optimizer.variables):
         np.testing.assert_allclose(ops.convert_to_numpy(a), ops.convert_to_numpy(b))

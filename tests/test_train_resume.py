@@ -124,7 +124,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     resumed = _h5_arrays(os.path.join(victim_dir, final))
     assert expected.keys() == resumed.keys()
     assert any("optimizer" in k for k in expected) and any("ema" in k for k in expected)
-    assert any("noise_seed" in k for k in expected)  # the noise stream continues too
+    assert any("noise_state" in k for k in expected)  # the noise stream continues too
     exact = keras.backend.backend() == "jax"
     differences = []
     for key in expected:

@@ -6,6 +6,7 @@ keras.ops in ganzoo/gan.py. Each backend module provides:
 - value_and_grad(fn): fn(params, *args) -> (loss, aux); returns ((loss, aux), grads wrt params)
 - input_gradient(fn, x): d sum(fn(x)) / dx, differentiable again (for gradient penalties)
 - apply_gradients(optimizer, grads, variables, values, optimizer_values) -> (values, opt_values)
+- replica_id(): which data-parallel replica traces this step (its noise stream)
 - train_step: the Keras train_step of that backend's trainer
 """
 import keras
@@ -13,11 +14,18 @@ import keras
 BACKEND = keras.backend.backend()
 
 if BACKEND == "jax":
-    from ganzoo.backend.jax import apply_gradients, input_gradient, train_step, value_and_grad
+    from ganzoo.backend.jax import (
+        apply_gradients,
+        input_gradient,
+        replica_id,
+        train_step,
+        value_and_grad,
+    )
 elif BACKEND == "tensorflow":
     from ganzoo.backend.tensorflow import (
         apply_gradients,
         input_gradient,
+        replica_id,
         train_step,
         value_and_grad,
     )
@@ -27,4 +35,4 @@ else:
         f"{BACKEND!r}. Set KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax."
     )
 
-__all__ = ["BACKEND", "apply_gradients", "input_gradient", "train_step", "value_and_grad"]
+__all__ = ["BACKEND", "apply_gradients", "input_gradient", "replica_id", "train_step", "value_and_grad"]

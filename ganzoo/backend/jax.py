@@ -11,6 +11,11 @@ def input_gradient(fn, x):
     return jax.grad(lambda inputs: jnp.sum(fn(inputs)))(x)
 
 
+def replica_id():
+    # keras.distribution shards one global computation: one noise stream serves every device.
+    return 0
+
+
 def apply_gradients(optimizer, grads, variables, values, optimizer_values):
     return optimizer.stateless_apply(optimizer_values, grads, values)
 

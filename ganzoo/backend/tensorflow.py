@@ -9,11 +9,9 @@ def _replicas():
     return replica_id, tf.distribute.get_strategy().num_replicas_in_sync
 
 
-def replica_seed_offset(dtype):
-    """Added to the noise seed so each replica draws its own noise: the seed's stream component
-    (SeedGenerator counts in the other one) shifted by the replica id; zero without replicas."""
-    replica_id, _ = _replicas()
-    return tf.cast(tf.stack([replica_id, 0]), dtype)
+def replica_id():
+    """The noise stream of this replica (ganzoo.random): each replica draws its own noise."""
+    return _replicas()[0]
 
 
 def value_and_grad(fn):
@@ -55,10 +53,7 @@ def read_value(variable):
 
 def train_step(model, data):
     state = model.state_layout.read(read_value)
-    offset = replica_seed_offset(state["seed"].dtype)
-    state["seed"] = state["seed"] + offset
-    state, logs = model.train_step_values(state, data)
-    state["seed"] = state["seed"] - offset  # every replica stores the same seed state
+    state, logs = model.train_step_values(state, data)  # replicas advance the counter alike
     model.state_layout.write_buffers(state)
     for metric in model.metrics:
         metric.update_state(logs[metric.name])

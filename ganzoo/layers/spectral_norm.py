@@ -15,8 +15,9 @@ _SUPPORTED = (keras.layers.Dense, keras.layers.Conv2D, keras.layers.Conv2DTransp
 
 
 def l2_normalize(x, epsilon=1e-12):
-    # compare_gan: v / (||v|| + eps), not v / max(||v||, eps).
-    return x / (ops.sqrt(ops.sum(ops.square(x))) + epsilon)
+    # tf.nn.l2_normalize(x, axis=None, epsilon), as compare_gan calls it: the epsilon bounds
+    # the squared norm from below, x * rsqrt(max(sum(x^2), epsilon)).
+    return x * ops.rsqrt(ops.maximum(ops.sum(ops.square(x)), epsilon))
 
 
 def kernel_as_matrix(kernel, layer):
