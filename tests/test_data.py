@@ -217,3 +217,66 @@ def test_real_cifar10_test_split():
     assert np.bincount(source.labels).tolist() == [1000] * 10
     images, labels = _first_batches(data.make_dataset(source, 64, resolution=32), 1)[0]
     assert images.shape == (64, 32, 32, 3) and 0.2 < float(np.mean(images)) < 0.7
+
+
+# ---- LSUN: central crop-or-pad at native resolution (compare_gan v2.0 datasets.py) -------------
+
+# (height, width): odd and even, smaller and larger than the target, equal, and mixed per axis.
+_CROP_OR_PAD_SIZES = [(8, 8), (11, 11), (12, 12), (5, 5), (4, 4), (3, 6), (13, 6), (9, 20),
+                      (6, 15), (1, 1), (30, 8)]
+
+
+@pytest.mark.parametrize("target", [8, 7])
+@pytest.mark.parametrize("height,width", _CROP_OR_PAD_SIZES)
+def test_central_crop_or_pad_matches_tensorflow(height, width, target):
+    # The independent computation: TensorFlow's own op, which compare_gan applies to LSUN
+    # (tf.image.resize_image_with_crop_or_pad in TF1, resize_with_crop_or_pad in TF2).
+    tf = pytest.importorskip("tensorflow")
+    from ganzoo.data.pipeline import central_crop_or_pad
+
+    rng = np.random.default_rng(height * 100 + width)
+    images = rng.integers(1, 256, size=(2, height, width, 3), dtype=np.uint8)  # no zeros: pads show
+    expected = tf.image.resize_with_crop_or_pad(tf.constant(images), target, target).numpy()
+    ours = central_crop_or_pad(tf.constant(images), target).numpy()
+    assert ours.shape == (2, target, target, 3) and ours.dtype == np.uint8
+    np.testing.assert_array_equal(ours, expected)
+    # The same on float images (as the pipeline calls it, after scaling to [0, 1]).
+    as_float = central_crop_or_pad(tf.constant(images, tf.float32) / 255.0, target).numpy()
+    np.testing.assert_array_equal(as_float, expected.astype(np.float32) / 255.0)
+
+
+def test_crop_or_pad_pipeline_keeps_native_pixels(tmp_path):
+    """make_dataset(crop_or_pad=True): each image's central patch, never resampled."""
+    tf = pytest.importorskip("tensorflow")
+    folder = tmp_path / "lsun"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    arrays = [rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+              for h, w in [(10, 13), (6, 9), (8, 8), (16, 5)]]
+    for i, array in enumerate(arrays):
+        Image.fromarray(array).save(folder / f"{i}.png")
+    source = data.load_source(str(folder), allow_mixed_sizes=True)
+    assert source.image_shape is None and not source.crop_or_pad
+    dataset = data.make_dataset(source, batch_size=4, resolution=8, shuffle=False,
+                                crop_or_pad=True)
+    batch = _first_batches(dataset, 1)[0]
+    expected = np.stack([tf.image.resize_with_crop_or_pad(a, 8, 8).numpy() for a in arrays])
+    np.testing.assert_array_equal(batch, expected.astype(np.float32) / 255.0)
+    # Without crop_or_pad the same images are resized (ganzoo's --resize), which differs.
+    resized = _first_batches(data.make_dataset(source, batch_size=4, resolution=8, shuffle=False,
+                                               resize=True), 1)[0]
+    assert resized.shape == batch.shape and not np.array_equal(resized, batch)
+
+
+def test_tfds_lsun_is_cropped_not_resized():
+    tfds = pytest.importorskip("tensorflow_datasets")
+    tf = pytest.importorskip("tensorflow")
+    with tfds.testing.mock_data(num_examples=6):  # random images of random, mixed sizes
+        source = data.load_source("tfds:lsun/bedroom")
+    assert source.crop_or_pad and len(source) == 6
+    originals = list(source.images) if source.records is None else source.records
+    # No --resize needed: the pipeline takes each image's central patch at the model's resolution.
+    dataset = data.make_dataset(source, batch_size=6, resolution=16, shuffle=False, labels=False)
+    batch = _first_batches(dataset, 1)[0]
+    expected = np.stack([tf.image.resize_with_crop_or_pad(a, 16, 16).numpy() for a in originals])
+    np.testing.assert_array_equal(batch, expected.astype(np.float32) / 255.0)

@@ -50,13 +50,40 @@ def _index_batches(num_examples, batch, seed, shuffle, start_batch):
     return epochs.flat_map(epoch_batches).skip(skip)
 
 
-def _to_float(images, resolution):
+def central_crop_or_pad(images, size):
+    """The central `size` x `size` patch of NHWC `images` at their native resolution.
+
+    This is compare_gan's LSUN-Bedroom preprocessing (v2.0 datasets.py, unpack_lsun_image:
+    tf.image.resize_image_with_crop_or_pad(image, 128, 128)), written out: no resampling; a side
+    longer than `size` is cropped from offset (dim - size) // 2, a shorter one is zero-padded with
+    (size - dim) // 2 zeros before it and the rest after it, as TensorFlow computes them.
+    """
+    import tensorflow as tf
+
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    top = tf.maximum((height - size) // 2, 0)
+    left = tf.maximum((width - size) // 2, 0)
+    images = images[:, top : top + size, left : left + size]
+    kept_height, kept_width = tf.minimum(height, size), tf.minimum(width, size)
+    pad_top = tf.maximum((size - height) // 2, 0)
+    pad_left = tf.maximum((size - width) // 2, 0)
+    paddings = [[0, 0], [pad_top, size - kept_height - pad_top],
+                [pad_left, size - kept_width - pad_left], [0, 0]]
+    return tf.pad(images, paddings)
+
+
+def _to_float(images, resolution, crop_or_pad=False):
     import tensorflow as tf
 
     images = tf.cast(images, tf.float32) / 255.0
     if resolution is not None:
         if images.shape[1] != resolution or images.shape[2] != resolution:
-            # Central square crop (as compare_gan does for LSUN), then resize.
+            if crop_or_pad:
+                # LSUN-Bedroom as compare_gan reads it: the central patch at native resolution,
+                # zero-padded where the image is smaller, never resized.
+                return central_crop_or_pad(images, resolution)
+            # ganzoo's --resize, for other data of another size (compare_gan resizes no data set
+            # of the paper): central square crop, then an antialiased bilinear resize.
             height, width = tf.shape(images)[1], tf.shape(images)[2]
             side = tf.minimum(height, width)
             top, left = (height - side) // 2, (width - side) // 2
@@ -78,6 +105,7 @@ def make_dataset(
     resize: bool = False,
     labels: bool = True,
     prefetch: bool = True,
+    crop_or_pad=None,
 ):
     """An endless tf.data.Dataset of fit batches for `ganzoo.GAN.fit`.
 
@@ -86,7 +114,11 @@ def make_dataset(
       batch_size: images per discriminator update; a fit batch holds batch_size * disc_iters.
       seed: data order seed; `start_step`: fit steps already taken (resume continues the order).
       resolution: the model's resolution. Images of another size raise DataError unless
-        `resize` is true (then they are resized, bilinear with antialiasing).
+        `resize` is true (then they are resized, bilinear with antialiasing) or `crop_or_pad` is.
+      crop_or_pad: take the central resolution x resolution patch of each image at its native
+        resolution, zero-padded where smaller (`central_crop_or_pad`; compare_gan's LSUN-Bedroom
+        preprocessing), instead of resizing. Default: the source's `crop_or_pad` (true for the
+        tfds LSUN data sets).
       labels: yield (images, labels) when the source has labels.
     Use with `fit(dataset, steps_per_epoch=...)`: the dataset never ends.
     """
@@ -95,7 +127,9 @@ def make_dataset(
     check_batch_fits(source, batch_size, disc_iters)
     batch = global_batch_size(batch_size, disc_iters)
     shape = source.image_shape
-    if resolution is not None and not resize:
+    if crop_or_pad is None:
+        crop_or_pad = getattr(source, "crop_or_pad", False)
+    if resolution is not None and not resize and not crop_or_pad:
         if shape is None or shape[0] != resolution or shape[1] != resolution:
             found = "of mixed sizes" if shape is None else f"{shape[1]}x{shape[0]}"
             raise DataError(
@@ -115,7 +149,7 @@ def make_dataset(
         label_table = tf.constant(source.labels) if with_labels else None
 
         def gather(idx):
-            batch_images = _to_float(tf.gather(images, idx), resolution)
+            batch_images = _to_float(tf.gather(images, idx), resolution, crop_or_pad)
             if with_labels:
                 return batch_images, tf.gather(label_table, idx)
             return batch_images
@@ -136,7 +170,7 @@ def make_dataset(
         def decode(index):
             image = tf.numpy_function(load, [index], tf.uint8, stateful=False)
             image.set_shape(shape if shape is not None else (None, None, 3))
-            image = _to_float(image[None], resolution)[0]
+            image = _to_float(image[None], resolution, crop_or_pad)[0]
             if with_labels:
                 return image, tf.gather(tf.constant(label_array), index)
             return image
@@ -158,16 +192,17 @@ def make_dataset(
 
 
 def load(dataset, batch_size, disc_iters=1, split="train", data_dir=None, seed=0, start_step=0,
-         resolution=None, resize=False, labels=True, **source_kwargs):
+         resolution=None, resize=False, labels=True, crop_or_pad=None, **source_kwargs):
     """One call from a --dataset value to (tf.data.Dataset, ImageSource)."""
     from ganzoo.data.sources import load_source
 
     if resolution is not None:
         source_kwargs.setdefault("synthetic_resolution", resolution)
-    source_kwargs.setdefault("allow_mixed_sizes", resize)
+    source_kwargs.setdefault("allow_mixed_sizes", bool(resize or crop_or_pad))
     source = load_source(dataset, split=split, data_dir=data_dir, **source_kwargs)
     pipeline = make_dataset(source, batch_size, disc_iters, seed=seed, start_step=start_step,
-                            resolution=resolution, resize=resize, labels=labels)
+                            resolution=resolution, resize=resize, labels=labels,
+                            crop_or_pad=crop_or_pad)
     return pipeline, source
 
 

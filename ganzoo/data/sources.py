@@ -50,9 +50,11 @@ class DataError(ValueError):
 class ImageSource:
     """Images ready for `ganzoo.data.make_dataset`.
 
-    Exactly one of `images` (uint8, (N, H, W, 3)) and `records` (encoded bytes or file paths) is
-    set. `labels` is int32 (N,) or None. `image_shape` is (H, W, 3), or None when the sizes differ
-    (only allowed when the pipeline resizes).
+    Exactly one of `images` (uint8, (N, H, W, 3)) and `records` (encoded bytes, file paths, or
+    uint8 arrays of mixed sizes from tfds) is set. `labels` is int32 (N,) or None. `image_shape` is
+    (H, W, 3), or None when the sizes differ (only allowed when the pipeline resizes or crops).
+    `crop_or_pad`: the pipeline takes each image's central patch at native resolution instead of
+    resizing it (LSUN, as compare_gan reads it; see ganzoo.data.pipeline.central_crop_or_pad).
     """
 
     name: str
@@ -62,6 +64,7 @@ class ImageSource:
     class_names: List[str]
     image_shape: Optional[tuple]
     descriptions: Optional[List[str]] = None  # file/member names, for error messages
+    crop_or_pad: bool = False
 
     def __len__(self):
         return len(self.images) if self.images is not None else len(self.records)
@@ -72,9 +75,14 @@ class ImageSource:
 
 
 def decode_image(data):
-    """Encoded image bytes (or a file path) -> uint8 (H, W, 3) array, decoded with Pillow."""
+    """Encoded image bytes (or a file path) -> uint8 (H, W, 3) array, decoded with Pillow.
+
+    An already decoded uint8 array (a tfds image of a mixed-size data set) is returned as it is.
+    """
     from PIL import Image
 
+    if isinstance(data, np.ndarray):
+        return data
     if isinstance(data, (str, os.PathLike)):
         with open(data, "rb") as handle:
             data = handle.read()
@@ -274,11 +282,17 @@ def cifar10(data_dir=None, split="train", memory_limit=DEFAULT_MEMORY_LIMIT):
     return source
 
 
+def _is_lsun(name):
+    return name.split("/")[0].split(":")[0].lower() == "lsun"
+
+
 def from_tfds(name, split="train", data_dir=None, memory_limit=DEFAULT_MEMORY_LIMIT,
-              download=True):
+              download=True, allow_mixed_sizes=False):
     """A tensorflow-datasets data set, read with tfds.load and kept in memory as uint8 arrays.
 
     Only data sets with an "image" feature are supported; the "label" feature is kept when present.
+    LSUN (`lsun/bedroom`, ...) is marked `crop_or_pad`: the pipeline takes the central patch of
+    each image at native resolution, as compare_gan does, so its mixed sizes are accepted.
     """
     import tensorflow_datasets as tfds
 
@@ -325,8 +339,9 @@ def from_tfds(name, split="train", data_dir=None, memory_limit=DEFAULT_MEMORY_LI
     descriptions = [f"{name}[{split}][{i}]" for i in range(len(images))]
     if not images:
         raise DataError(f"tfds data set {name!r} split {split!r} is empty.")
+    crop_or_pad = _is_lsun(name)
     shapes = {image.shape for image in images}
-    if len(shapes) > 1:
+    if len(shapes) > 1 and not (allow_mixed_sizes or crop_or_pad):
         raise DataError(
             f"tfds data set {name!r} mixes image sizes {sorted(shapes)[:3]}; pick a config of "
             "fixed size (e.g. celeb_a_hq/128)."
@@ -334,8 +349,11 @@ def from_tfds(name, split="train", data_dir=None, memory_limit=DEFAULT_MEMORY_LI
     label_array = np.asarray(labels, dtype=np.int32) if has_label else None
     if not class_names and label_array is not None:
         class_names = [str(i) for i in range(int(label_array.max()) + 1)]
+    if len(shapes) > 1:  # kept decoded, one array per image
+        return ImageSource(name, None, images, label_array, class_names, None, descriptions,
+                           crop_or_pad)
     return ImageSource(name, np.stack(images), None, label_array, class_names,
-                       images[0].shape, descriptions)
+                       images[0].shape, descriptions, crop_or_pad)
 
 
 def synthetic(num_examples=256, resolution=32, num_classes=4, seed=0):
@@ -389,7 +407,8 @@ def load_source(dataset, split="train", data_dir=None, memory_limit=DEFAULT_MEMO
             raise DataError(f"--dataset {dataset}: write synthetic:N with a positive count N.")
         return synthetic(int(count), resolution=synthetic_resolution)
     if dataset.startswith("tfds:"):
-        return from_tfds(dataset[5:], split, data_dir, memory_limit)
+        return from_tfds(dataset[5:], split, data_dir, memory_limit,
+                         allow_mixed_sizes=allow_mixed_sizes)
     looks_like_path = os.sep in dataset or dataset.startswith(".") or dataset.lower().endswith(
         TAR_SUFFIXES)
     if os.path.exists(dataset) or looks_like_path:
@@ -404,7 +423,8 @@ def load_source(dataset, split="train", data_dir=None, memory_limit=DEFAULT_MEMO
             return from_tar(dataset, split, memory_limit, allow_mixed_sizes)
         raise DataError(f"Data path {dataset} does not exist. Check --dataset.")
     if _looks_like_tfds_name(dataset):
-        return from_tfds(dataset, split, data_dir, memory_limit)
+        return from_tfds(dataset, split, data_dir, memory_limit,
+                         allow_mixed_sizes=allow_mixed_sizes)
     raise DataError(
         f"Unknown data set {dataset!r}: not 'cifar10', 'synthetic', an existing path, or a "
         "tensorflow-datasets name. Fix the spelling or give the path to your images."
