@@ -11,6 +11,7 @@ Order matters: put `NaNGuard` first (it marks the run failed, so `Checkpoint` do
 broken state) and `MetricWindow` last (it resets the loss means after everyone has read them).
 `standard_callbacks(...)` assembles them in that order.
 """
+import json
 import math
 import os
 import sys
@@ -142,7 +143,9 @@ class Checkpoint(StepCallback):
 class SampleGrid(StepCallback):
     """PNG grids of `num` samples from fixed noise every `every` D steps (and at the end).
 
-    Files: `<directory>/step_<D step, 9 digits>.png`. The EMA generator is used when there is one.
+    Files: `<directory>/step_<D step, 9 digits>.png` from the inference generator (the EMA
+    average when there is one) and, beside it, `..._raw.png` from the raw generator: an average
+    that starts at step 0 shows one flat colour for thousands of steps while G already learns.
     """
 
     def __init__(self, directory, every, num=64, seed=0, disc_iters=1, initial_d_step=0,
@@ -158,9 +161,11 @@ class SampleGrid(StepCallback):
     def _write(self, d_step):
         from ganzoo.utils.images import save_grid
 
-        images = self.model.generate(self.num, seed=self.seed)
         path = os.path.join(self.directory, f"step_{int(d_step):09d}.png")
-        save_grid(images, path)
+        save_grid(self.model.generate(self.num, seed=self.seed), path)
+        if self.model.ema_generator is not None:
+            raw = self.model.generator.sample(self.num, seed=self.seed)
+            save_grid(raw, os.path.join(self.directory, f"step_{int(d_step):09d}_raw.png"))
         self.written.append(path)
 
     def on_d_step(self, d_step, logs):
@@ -231,27 +236,41 @@ class ScalarLogger(StepCallback):
 
 
 class FID(StepCallback):
-    """FID every `every` D steps through `fid_fn(gan) -> float` (see `make_fid_fn`).
+    """FID every `every` D steps through `fid_fn(model) -> float` (see `make_fid_fn`).
 
-    Results go to `history` [(d_step, fid)], to the ScalarLogger as "fid" and to the console.
+    "fid" measures the inference generator (the EMA average when there is one) and, with an
+    EMA, "fid_raw" the raw generator. Results go to `history` [(d_step, fid)], to the
+    ScalarLogger, to the console and, with `record_path`, as one JSON line per measurement
+    (the curve survives restarts of a resumed run).
     """
 
-    def __init__(self, fid_fn, every, disc_iters=1, initial_d_step=0, logger=None, at_end=False):
+    def __init__(self, fid_fn, every, disc_iters=1, initial_d_step=0, logger=None, at_end=False,
+                 record_path=None, protocol=None):
         super().__init__(disc_iters, initial_d_step)
         self.fid_fn = fid_fn
         self.every = int(every)
         self.logger = logger
         self.at_end = at_end
+        self.record_path = record_path
+        self.protocol = dict(protocol or {})
         self.history = []
 
     def _measure(self, d_step):
         start = time.perf_counter()
-        value = float(self.fid_fn(self.model))
-        self.history.append((d_step, value))
-        if self.logger is not None:
-            self.logger.scalar("fid", value, d_step)
-        print(f"\nstep {d_step}: FID {value:.3f} ({time.perf_counter() - start:.0f} s)",
-              flush=True)
+        values = {"fid": float(self.fid_fn(self.model))}
+        if getattr(self.model, "ema_generator", None) is not None:
+            values["fid_raw"] = float(self.fid_fn(self.model.generator))
+        seconds = time.perf_counter() - start
+        self.history.append((d_step, values["fid"]))
+        for name, value in values.items():
+            if self.logger is not None:
+                self.logger.scalar(name, value, d_step)
+        if self.record_path:
+            record = dict(d_step=int(d_step), **values, seconds=round(seconds, 1), **self.protocol)
+            with open(self.record_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+        shown = ", ".join(f"{name} {value:.3f}" for name, value in values.items())
+        print(f"\nstep {d_step}: {shown} ({seconds:.0f} s)", flush=True)
 
     def on_d_step(self, d_step, logs):
         if self.crossed(d_step, self.every) and not self.run_failed:
@@ -286,8 +305,10 @@ def make_fid_fn(reference_images, num_samples=5000, seed=0, batch_size=50):
         reference = np.clip(np.rint(reference * 255.0), 0, 255).astype(np.uint8)
     reference_stats = FIDStats.from_features(network.features(reference.astype(np.float32)))
 
-    def fid_fn(gan):
-        samples = gan.generate(int(num_samples), seed=seed).astype(np.float32) * 255.0
+    def fid_fn(model):
+        """FID of a GAN's inference generator (GAN.generate) or of a bare generator (.sample)."""
+        draw = model.generate if hasattr(model, "generate") else model.sample
+        samples = draw(int(num_samples), seed=seed).astype(np.float32) * 255.0
         return fid_from_stats(FIDStats.from_features(network.features(samples)), reference_stats)
 
     return fid_fn, None
@@ -346,7 +367,7 @@ class MetricWindow(StepCallback):
 def standard_callbacks(model_dir, total_d_steps, disc_iters=1, initial_d_step=0,
                        checkpoint_manager=None, checkpoint_every=5000, metadata=None,
                        sample_every=5000, num_samples=64, sample_seed=0, log_every=100,
-                       fid_fn=None, fid_every=0, progress=True):
+                       fid_fn=None, fid_every=0, fid_protocol=None, progress=True):
     """The training script's callbacks, in the order that keeps them consistent.
 
     Returns (callbacks, nan_guard).
@@ -363,7 +384,9 @@ def standard_callbacks(model_dir, total_d_steps, disc_iters=1, initial_d_step=0,
         callbacks.append(SampleGrid(os.path.join(model_dir, "samples"), sample_every,
                                     num=num_samples, seed=sample_seed, **common))
     if fid_fn is not None and fid_every:
-        callbacks.append(FID(fid_fn, fid_every, logger=logger, at_end=True, **common))
+        callbacks.append(FID(fid_fn, fid_every, logger=logger, at_end=True,
+                             record_path=os.path.join(model_dir, "fid.jsonl"),
+                             protocol=fid_protocol, **common))
     if progress:
         callbacks.append(Progress(total_d_steps, **common))
     callbacks.append(MetricWindow(log_every, **common))

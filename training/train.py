@@ -32,10 +32,12 @@ DEFAULTS = {
 }
 # The data set of a manifest entry -> the --dataset value that reads it.
 MANIFEST_DATASETS = {
-    "cifar10": ("cifar10", False),
-    "celebahq": ("tfds:celeb_a_hq/128", False),
-    "lsun_bedroom": ("tfds:lsun/bedroom", True),  # mixed sizes: central crop + resize
+    "cifar10": "cifar10",
+    "celebahq": "tfds:celeb_a_hq/128",
+    "lsun_bedroom": "tfds:lsun/bedroom",
 }
+# compare_gan reads LSUN-Bedroom as the central patch at native resolution (no resize).
+CROP_OR_PAD_DATASETS = ("lsun_bedroom",)
 # Hyper-parameters that may differ on --resume (a longer run); the others must match.
 RESUMABLE_CHANGES = ("steps",)
 
@@ -158,14 +160,15 @@ def resolve_settings():
         raise UsageError("--model_dir is required: the folder for checkpoints, samples and logs.")
 
     settings = dict(DEFAULTS)
-    dataset, resize = "cifar10", False
+    dataset, resize, crop_or_pad = "cifar10", False, False
     base_name = FLAGS.config or FLAGS.init_from
     if base_name:
         training, manifest_dataset = _manifest_training(
             base_name, "config" if FLAGS.config else "init_from")
         settings.update({k: v for k, v in training.items() if k in HYPER_PARAMETERS})
         if manifest_dataset in MANIFEST_DATASETS:
-            dataset, resize = MANIFEST_DATASETS[manifest_dataset]
+            dataset = MANIFEST_DATASETS[manifest_dataset]
+            crop_or_pad = manifest_dataset in CROP_OR_PAD_DATASETS
     elif not _given("architecture") and not FLAGS.resume:
         raise UsageError("Pass --config NAME (see `ganzoo list`) or --architecture "
                          "(sndcgan, resnet19, resnet_cifar) with the hyper-parameters.")
@@ -218,6 +221,7 @@ def resolve_settings():
         "explicit": sorted(explicit),
         "dataset": dataset,
         "resize": bool(resize),
+        "crop_or_pad": bool(crop_or_pad) and not resize,
         "config": FLAGS.config,
         "init_from": FLAGS.init_from,
     }
@@ -251,7 +255,7 @@ def _merge_resumed(settings, metadata, checkpoint_path):
     if FLAGS["seed"].present and FLAGS.seed != metadata.get("seed", FLAGS.seed):
         raise UsageError(f"--seed {FLAGS.seed} conflicts with the run being resumed (seed "
                          f"{metadata.get('seed')}). Drop --seed to resume.")
-    for key in ("dataset", "resize", "seed", "config", "init_from"):
+    for key in ("dataset", "resize", "crop_or_pad", "seed", "config", "init_from"):
         if key in metadata and not (key == "dataset" and _given("dataset")):
             settings[key] = metadata[key]
     if _given("dataset") and FLAGS.dataset != metadata.get("dataset"):
@@ -311,7 +315,7 @@ def run(settings):
     # Data first: every data problem stops the run before a model is built.
     source = gdata.load_source(
         settings["dataset"], split=FLAGS.split, data_dir=FLAGS.data_dir,
-        allow_mixed_sizes=settings["resize"],
+        allow_mixed_sizes=settings["resize"] or settings.get("crop_or_pad", False),
         synthetic_resolution=hyper["resolution"] or 32,
     )
     if hyper["resolution"] is None:
@@ -355,10 +359,11 @@ def run(settings):
     dataset = gdata.make_dataset(
         source, hyper["batch_size"], disc_iters, seed=settings["seed"],
         start_step=initial_d_step // disc_iters, resolution=hyper["resolution"],
-        resize=settings["resize"],
+        resize=settings["resize"], crop_or_pad=settings.get("crop_or_pad") or None,
     )
     metadata = {
         "hyper": hyper, "dataset": settings["dataset"], "resize": settings["resize"],
+        "crop_or_pad": settings.get("crop_or_pad", False),
         "seed": settings["seed"], "config": settings.get("config"),
         "init_from": settings.get("init_from"), "backend": keras.backend.backend(),
         "ganzoo_version": ganzoo.__version__,
@@ -380,6 +385,8 @@ def run(settings):
         sample_every=FLAGS.sample_every, num_samples=FLAGS.num_samples,
         sample_seed=settings["seed"], log_every=FLAGS.log_every, fid_fn=fid_fn,
         fid_every=FLAGS.fid_every, progress=FLAGS.progress,
+        fid_protocol={"generated": FLAGS.fid_samples, "reference": FLAGS.fid_samples,
+                      "reference_split": FLAGS.fid_split, "dataset": settings["dataset"]},
     )
     print(f"train.py: {total} discriminator steps ({total // disc_iters} generator steps, "
           f"{remaining_fit_steps} fit steps to go) on {source.name} ({len(source)} images)")
