@@ -10,7 +10,11 @@ The state is two int32 values, (seed, counter). A draw of any shape consumes one
 c; its flat element i (row-major) is the first output word of
 threefry2x32(key=(seed, c), counter=(i, stream)), mapped to [0, 1) as (bits >> 8) * 2^-24.
 `stream` separates parallel replicas drawing from one state.
+
+Initial weights come from `PortableNormal`, drawn with NumPy, so `build_gan(seed=...)` builds the
+same networks on every backend too: one seed reproduces a whole run on TensorFlow and on JAX.
 """
+import keras
 import numpy as np
 from keras import ops
 
@@ -83,3 +87,33 @@ class NoiseStream:
     def uniform(self, shape, minval=0.0, maxval=1.0):
         values, self.state = uniform(shape, self.state, minval, maxval, self.stream)
         return values
+
+
+@keras.saving.register_keras_serializable(package="ganzoo")
+class PortableNormal(keras.initializers.Initializer):
+    """N(mean, stddev) weights drawn with NumPy: the same values on every Keras backend.
+
+    `truncated` redraws values beyond two standard deviations (TF's TruncatedNormal). Each call
+    takes its seed from NumPy's global generator, which keras.utils.set_random_seed (called by
+    build_gan) seeds; layers are built in the same order on every backend, so the same seed
+    gives the same weights everywhere.
+    """
+
+    def __init__(self, mean=0.0, stddev=0.02, truncated=False):
+        self.mean = float(mean)
+        self.stddev = float(stddev)
+        self.truncated = bool(truncated)
+
+    def __call__(self, shape, dtype=None):
+        rng = np.random.default_rng(np.random.randint(0, 2**31 - 1))
+        values = rng.standard_normal(shape)
+        if self.truncated:
+            outside = np.abs(values) > 2.0
+            while outside.any():
+                values[outside] = rng.standard_normal(int(outside.sum()))
+                outside = np.abs(values) > 2.0
+        values = self.mean + self.stddev * values
+        return ops.convert_to_tensor(values, dtype=dtype or "float32")
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "truncated": self.truncated}

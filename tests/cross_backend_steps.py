@@ -1,9 +1,10 @@
-"""Run a few GAN steps on the current Keras backend from saved weights and fixed data/noise.
+"""Build a GAN from a seed and run a few steps on the current Keras backend.
 
-Used by test_cross_backend.py: the test runs this once in its own process on the other
-backend and compares the losses and weights with the in-process run.
+Used by test_cross_backend.py: the test runs this in its own process on the other backend and
+compares initial weights, losses and trained weights with its in-process run, and loads the
+weights it saved to check that they give the same samples here.
 
-    KERAS_BACKEND=jax python tests/cross_backend_steps.py INIT.weights.h5 DATA.npz OUT.npz
+    KERAS_BACKEND=jax python tests/cross_backend_steps.py DATA.npz OUT.npz [OTHER.weights.h5]
 """
 import sys
 
@@ -21,28 +22,33 @@ def build():
     return ganzoo.build_gan(**CONFIG)
 
 
-def flat_weights(gan):
+def flat_weights(gan, prefix=""):
     return {
-        "generator": np.concatenate([np.ravel(w) for w in gan.generator.get_weights()]),
-        "discriminator": np.concatenate([np.ravel(w) for w in gan.discriminator.get_weights()]),
-        "ema": np.concatenate([np.ravel(w) for w in gan.ema_generator.get_weights()]),
+        prefix + "generator": np.concatenate([np.ravel(w) for w in gan.generator.get_weights()]),
+        prefix + "discriminator": np.concatenate([np.ravel(w) for w in gan.discriminator.get_weights()]),
+        prefix + "ema": np.concatenate([np.ravel(w) for w in gan.ema_generator.get_weights()]),
     }
 
 
 def run_steps(gan, data):
-    losses = []
     # No z is fed: the step draws z and the WGAN-GP interpolation from ganzoo.random, which
-    # gives the same numbers on every backend from the noise state saved with the weights.
+    # gives the same numbers on every backend for the same seed.
+    losses = []
     for images in data["images"]:
         logs = gan.train_on_batch(images, return_dict=True)
         losses.append([logs["d_loss"], logs["g_loss"], logs["penalty"]])
     return dict(flat_weights(gan), losses=np.array(losses))
 
 
-def main(init_path, data_path, out_path):
-    gan = build()
-    gan.load_weights(init_path)
-    np.savez(out_path, **run_steps(gan, dict(np.load(data_path))))
+def main(data_path, out_path, other_weights=None):
+    gan = build()  # from the seed alone: the initial weights must not depend on the backend
+    out = flat_weights(gan, prefix="initial_")
+    out.update(run_steps(gan, dict(np.load(data_path))))
+    if other_weights:
+        other = build()
+        other.load_weights(other_weights)
+        out["other_samples"] = other.generate(4, seed=1)
+    np.savez(out_path, **out)
 
 
 if __name__ == "__main__":

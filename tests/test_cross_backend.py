@@ -1,4 +1,4 @@
-"""Same initial weights, data and noise: TensorFlow and JAX give the same losses and weights.
+"""One seed reproduces a run on TensorFlow and JAX: the same initial weights, noise and steps.
 
 The current backend runs in-process; the other one in a subprocess (a Keras backend is fixed per
 process). Weights saved here are loaded there, so this also checks cross-backend loading.
@@ -38,25 +38,29 @@ def test_five_steps_agree_across_backends(tmp_path):
         pytest.skip(f"the {other} backend is not installed")
     rng = np.random.default_rng(42)
     per_step = 4
-    data = {
-        "images": rng.uniform(0, 1, size=(STEPS, 2 * per_step, 8, 8, 3)).astype("float32"),
-    }
-    data_path, init_path = str(tmp_path / "data.npz"), str(tmp_path / "init.weights.h5")
+    data = {"images": rng.uniform(0, 1, size=(STEPS, 2 * per_step, 8, 8, 3)).astype("float32")}
+    data_path, weights_path = str(tmp_path / "data.npz"), str(tmp_path / "trained.weights.h5")
     np.savez(data_path, **data)
 
     gan = cross_backend_steps.build()
-    gan.save_weights(init_path)
     initial = cross_backend_steps.flat_weights(gan)
     here = cross_backend_steps.run_steps(gan, data)
+    gan.save_weights(weights_path)
 
     out_path = str(tmp_path / "other.npz")
     env = dict(os.environ, KERAS_BACKEND=other, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
-        [sys.executable, os.path.join(HERE, "cross_backend_steps.py"), init_path, data_path, out_path],
+        [sys.executable, os.path.join(HERE, "cross_backend_steps.py"), data_path, out_path, weights_path],
         env=env, capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     there = dict(np.load(out_path))
+
+    # One seed, one network: ganzoo.random.PortableNormal draws the initial weights with NumPy.
+    for key in ("generator", "discriminator", "ema"):
+        np.testing.assert_array_equal(initial[key], there["initial_" + key], err_msg=key)
+    # Weights saved here load there and give the same samples.
+    np.testing.assert_allclose(there["other_samples"], gan.generate(4, seed=1), atol=1e-5)
 
     np.testing.assert_allclose(here["losses"], there["losses"], rtol=2e-3, atol=2e-4)
     assert np.all(here["losses"][:, 2] > 0)  # the WGAN-GP penalty (second-order gradients) was active

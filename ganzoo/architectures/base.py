@@ -3,14 +3,14 @@ import keras
 import numpy as np
 from keras import ops
 
+from ganzoo.random import PortableNormal
+
 DEFAULT_Z_DIM = 128
 
 
 def weight_init(truncated=False):
-    """N(0, 0.02), as compare_gan (truncated for the ResNet convolutions)."""
-    if truncated:
-        return keras.initializers.TruncatedNormal(0.0, 0.02)
-    return keras.initializers.RandomNormal(0.0, 0.02)
+    """N(0, 0.02), as compare_gan (truncated for the ResNet convolutions); backend-independent."""
+    return PortableNormal(0.0, 0.02, truncated=truncated)
 
 
 def sample_noise(num, z_dim, seed=None):

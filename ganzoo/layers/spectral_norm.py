@@ -11,6 +11,8 @@ kernel on JAX (see docs/design.md).
 import keras
 from keras import ops
 
+from ganzoo.random import PortableNormal
+
 _SUPPORTED = (keras.layers.Dense, keras.layers.Conv2D, keras.layers.Conv2DTranspose)
 
 
@@ -72,7 +74,7 @@ class SpectralNormalization(keras.layers.Wrapper):
         self.u = self.add_weight(
             name="u",
             shape=(matrix_shape[0], 1),
-            initializer=keras.initializers.RandomNormal(0.0, 1.0),
+            initializer=PortableNormal(0.0, 1.0),  # the same u on every backend
             trainable=False,
         )
         self.built = True
