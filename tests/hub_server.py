@@ -13,8 +13,12 @@ Bounded: binds 127.0.0.1 only, serves at most `max_requests` requests and files 
 `max_file_bytes`, each connection times out after `timeout` seconds; `stop()` (or the context
 manager) shuts it down and joins its thread. Fault injection for tests: `interrupt(repo_id,
 filename, times)` cuts the next GETs of a file short (the first after half the body, later
-resumptions with nothing), `tamper(...)` replaces a file's bytes in place.
+resumptions with nothing), `tamper(...)` replaces a file's bytes in place, `trickle(repo_id,
+filename, delay)` sends a file's body one byte every `delay` seconds, `oversend(repo_id,
+filename, extra)` answers HEAD with the true size and GET with `extra` more bytes. The
+Authorization header of every request is kept in `authorizations` (method, path, header or None).
 """
+import time
 import hashlib
 import http.server
 import json
@@ -30,7 +34,10 @@ class HubServer:
         self.max_requests = max_requests
         self.max_file_bytes = max_file_bytes
         self.timeout = timeout
+        self.authorizations = []  # (method, path, Authorization header or None)
         self._interrupts = {}  # (repo_id, filename) -> remaining interrupted GETs
+        self._trickles = {}  # (repo_id, filename) -> seconds between bytes
+        self._oversends = {}  # (repo_id, filename) -> extra bytes sent by GET
         self._lock = threading.Lock()
         self._httpd = None
         self._thread = None
@@ -82,6 +89,19 @@ class HubServer:
         """Cut the next `times` GETs of a file short: the connection closes mid-body."""
         with self._lock:
             self._interrupts[(repo_id, filename)] = int(times)
+
+    def trickle(self, repo_id, filename, delay):
+        """Send the body of GETs of a file one byte every `delay` seconds (None: normally)."""
+        with self._lock:
+            if delay is None:
+                self._trickles.pop((repo_id, filename), None)
+            else:
+                self._trickles[(repo_id, filename)] = float(delay)
+
+    def oversend(self, repo_id, filename, extra):
+        """GETs of a file send `extra` bytes more than the file (HEAD still tells the true size)."""
+        with self._lock:
+            self._oversends[(repo_id, filename)] = int(extra)
 
     def count(self, method=None, contains=""):
         with self._lock:
@@ -147,6 +167,7 @@ def _make_handler(server):
         def _record(self):
             with server._lock:
                 server.requests.append((self.command, self.path, self.headers.get("Range")))
+                server.authorizations.append((self.command, self.path, self.headers.get("Authorization")))
                 return len(server.requests) <= server.max_requests
 
         def _error(self, status, code, message, commit=None):
@@ -213,6 +234,11 @@ def _make_handler(server):
                 first = ranged[len("bytes="):].split("-")[0]
                 start = min(int(first or 0), len(data))
             body = data[start:]
+            with server._lock:
+                trickle = server._trickles.get((repo_id, filename))
+                extra = server._oversends.get((repo_id, filename), 0)
+            if self.command == "GET" and extra:
+                body = body + bytes(extra)
             self.send_response(206 if start else 200)
             self.send_header("ETag", '"' + hashlib.sha256(data).hexdigest() + '"')
             self.send_header("X-Repo-Commit", sha)
@@ -236,7 +262,19 @@ def _make_handler(server):
                 except OSError:
                     pass
                 return
-            self.wfile.write(body)
+            if trickle is not None:
+                try:
+                    for offset in range(len(body)):
+                        self.wfile.write(body[offset : offset + 1])
+                        self.wfile.flush()
+                        time.sleep(trickle)
+                except OSError:  # the client gave up
+                    self.close_connection = True
+                return
+            try:
+                self.wfile.write(body)
+            except OSError:  # the client stopped reading (an oversized body it refused)
+                self.close_connection = True
 
         def _api(self, repo_id, kind, revision, subpath, query):
             repo, sha = self._lookup(repo_id, revision)

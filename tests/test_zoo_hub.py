@@ -183,3 +183,84 @@ def test_mirror_only_model_without_a_hub_revision(isolated, monkeypatch):
     assert hub.fetch_file(REPO, "config.json", revision=None, expected=record(data))[1] == "mirror"
     with pytest.raises(hub.ZooError, match="no pinned Hub revision .*mirror only"):
         hub.fetch_file(REPO, "generator.weights.h5", revision=None, expected=record(b"x"))
+
+
+# -- hole 5: tokens go only to the official Hub, or where the caller gives one explicitly ----------
+
+
+def test_hf_token_is_not_sent_to_a_custom_endpoint(online, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_from_env")
+    data = os.urandom(3_000)
+    sha = online.commit(REPO, {"config.json": data})
+    hub.fetch_file(REPO, "config.json", revision=sha, expected=record(data), progress=False)
+    sent = [auth for _, _, auth in online.authorizations]
+    assert sent and all(auth is None for auth in sent), sent
+    # Given explicitly for this endpoint, a token is sent (HEAD and GET).
+    other = os.urandom(3_000)
+    sha2 = online.commit(REPO, {"config.json": other})
+    hub.fetch_file(REPO, "config.json", revision=sha2, expected=record(other), progress=False, token="hf_explicit")
+    assert [auth for _, path, auth in online.authorizations if sha2 in path] == ["Bearer hf_explicit"] * 2
+
+
+def test_token_policy_of_each_endpoint(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_from_env")
+    monkeypatch.delenv("HF_HUB_DISABLE_IMPLICIT_TOKEN", raising=False)
+    assert hub.token_to_send("https://huggingface.co") == "hf_secret_from_env"
+    for url in ("http://huggingface.co", "https://huggingface.co.evil.example", "https://mirror.example",
+                "http://127.0.0.1:8080", "https://huggingface.co:8443"):
+        assert hub.token_to_send(url) is None, url
+    assert hub.token_to_send("https://mirror.example", "hf_mine") == "hf_mine"
+    assert hub.token_to_send("https://huggingface.co", False) is None
+
+
+# -- hole 6: a trickling download times out; an oversized file is refused before its body --------
+
+
+def test_a_trickling_download_stops_at_the_deadline(online, isolated, monkeypatch):
+    monkeypatch.setenv("GANZOO_DOWNLOAD_TIMEOUT", "1.5")
+    data = os.urandom(5_000)
+    sha = online.commit(REPO, {"generator.weights.h5": data})
+    online.trickle(REPO, "generator.weights.h5", 0.05)  # 20 bytes/s: 250 s for the whole file
+    start = time.monotonic()
+    with pytest.raises(hub.ZooError, match="took longer than 1.5 s .*Nothing was kept"):
+        hub.fetch_file(REPO, "generator.weights.h5", revision=sha, expected=record(data), progress=False)
+    assert time.monotonic() - start < 10
+    assert [f for f in cache_files(isolated) if "models--" in f and not f.endswith(".lock")] == []
+    online.trickle(REPO, "generator.weights.h5", None)
+    path, _ = hub.fetch_file(REPO, "generator.weights.h5", revision=sha, expected=record(data), progress=False)
+    assert pathlib.Path(path).read_bytes() == data
+
+
+def test_an_oversized_file_is_refused_before_it_is_downloaded(online, isolated):
+    data = os.urandom(4_000)
+    sha = online.commit(REPO, {"generator.weights.h5": data})
+    big = os.urandom(400_000)
+    online.tamper(REPO, "generator.weights.h5", big, revision=sha)
+    with pytest.raises(hub.IntegrityError, match="announces 400000 bytes, the manifest says 4000.*nothing was downloaded"):
+        hub.fetch_file(REPO, "generator.weights.h5", revision=sha, expected=record(data), progress=False)
+    assert online.count("HEAD", "generator.weights.h5") == 1
+    assert online.count("GET", "generator.weights.h5") == 0  # not a byte of the body was asked for
+    # A server whose GET sends more than its HEAD announced is cut off too.
+    online.tamper(REPO, "generator.weights.h5", data, revision=sha)
+    online.oversend(REPO, "generator.weights.h5", 1_000_000)
+    with pytest.raises(hub.IntegrityError, match="more than the 4000"):
+        hub.fetch_file(REPO, "generator.weights.h5", revision=sha, expected=record(data), progress=False)
+    assert [f for f in cache_files(isolated) if "models--" in f] == []
+
+
+def test_a_file_with_no_expected_size_is_bounded(online, isolated, monkeypatch):
+    monkeypatch.setenv("GANZOO_MAX_DOWNLOAD_BYTES", "1000")
+    sha = online.commit(REPO, {"config.json": os.urandom(5_000)})
+    with pytest.raises(hub.IntegrityError, match="announces 5000 bytes, over the limit of 1000"):
+        hub.fetch_file(REPO, "config.json", revision=sha, expected=None, progress=False)
+    assert online.count("GET") == 0
+
+
+def test_bad_repo_ids_and_revisions_are_refused(online):
+    for repo_id in ("../x", "ganzoo/../../etc", "a/b/c", "x", "a--b/c", "/abs/path", ""):
+        with pytest.raises(ValueError, match="Invalid repo id"):
+            hub.fetch_file(repo_id, "config.json", revision="a" * 40, expected=record(b"{}"))
+    for revision in ("../../x", "main/../..", "-rf", "a b"):
+        with pytest.raises(ValueError, match="Invalid revision"):
+            hub.fetch_file(REPO, "config.json", revision=revision, expected=record(b"{}"))
+    assert online.count() == 0
