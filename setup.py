@@ -25,7 +25,8 @@ EXTRAS = {
     "tensorflow": ["tensorflow>=2.18,<2.22", "tensorflow-datasets>=4.9"],
     "jax": ["jax[cpu]>=0.4.30"],
     "torch": ["torch==2.13.0"],
-    "dev": ["pytest>=8", "jsonschema>=4", "tensorflow-datasets>=4.9"],
+    "figures": ["matplotlib>=3.8"],
+    "dev": ["pytest>=8", "jsonschema>=4", "tensorflow-datasets>=4.9", "matplotlib>=3.8"],
 }
 EXTRAS["all"] = sorted({r for k in ("tensorflow", "jax", "dev") for r in EXTRAS[k]})
 

@@ -283,9 +283,15 @@ class FID(StepCallback):
             self._measure(self.d_step)
 
 
-def make_fid_fn(reference_images, num_samples=5000, seed=0, batch_size=50):
-    """A `fid_fn(gan)` comparing `num_samples` generated images with `reference_images`
-    (float [0, 1] or uint8 array), through ganzoo.metrics' Inception network.
+def make_fid_fn(reference_images, num_samples=5000, seed=0, batch_size=50, cache_path=None,
+                cache_key=None):
+    """A `fid_fn(model)` comparing `num_samples` generated images with `reference_images`
+    (float [0, 1] or uint8 array, or a callable returning one), through ganzoo.metrics'
+    Inception network.
+
+    With `cache_path`, the reference statistics are kept there (an .npz) together with
+    `cache_key` (a dict naming the reference: data set, split, count, seed) and reused when the
+    key matches, so a resumed run does not run the reference images through Inception again.
 
     Returns (fid_fn, None), or (None, reason) when the evaluator or its weights are unavailable,
     so training goes on without FID.
@@ -300,10 +306,26 @@ def make_fid_fn(reference_images, num_samples=5000, seed=0, batch_size=50):
     except Exception as error:  # weights not fetched, hash mismatch, ...
         return None, (f"the FID Inception weights are unavailable ({error}); "
                       "fetch them with `ganzoo fetch-inception`")
-    reference = np.asarray(reference_images)
-    if reference.dtype != np.uint8:
-        reference = np.clip(np.rint(reference * 255.0), 0, 255).astype(np.uint8)
-    reference_stats = FIDStats.from_features(network.features(reference.astype(np.float32)))
+    key = json.loads(json.dumps(dict(cache_key or {}, purpose="fid_reference"), sort_keys=True))
+    reference_stats = None
+    if cache_path and os.path.isfile(cache_path):
+        try:
+            cached = FIDStats.load(cache_path)
+            if cached.protocol == key:
+                reference_stats = cached
+        except (OSError, ValueError) as error:  # unreadable: measure again and overwrite
+            print(f"FID: ignoring the unreadable reference cache {cache_path} ({error})")
+    if reference_stats is None:
+        reference = reference_images() if callable(reference_images) else reference_images
+        reference = np.asarray(reference)
+        if reference.dtype != np.uint8:
+            reference = np.clip(np.rint(reference * 255.0), 0, 255).astype(np.uint8)
+        reference_stats = FIDStats.from_features(network.features(reference.astype(np.float32)))
+        if cache_path:
+            reference_stats.protocol = key
+            temporary = f"{cache_path}.tmp-{os.getpid()}.npz"
+            reference_stats.save(temporary)
+            os.replace(temporary, cache_path)
 
     def fid_fn(model):
         """FID of a GAN's inference generator (GAN.generate) or of a bare generator (.sample)."""

@@ -83,6 +83,40 @@ def test_fid_fn_is_skipped_cleanly_without_weights(monkeypatch, tmp_path):
     assert fid_fn is None and reason
 
 
+def test_fid_reference_statistics_are_cached_per_reference(monkeypatch, tmp_path):
+    """A resumed run reuses the reference statistics; another reference is measured anew."""
+    from ganzoo.metrics import inception
+
+    class MeanColour:  # a stand-in feature network: per-image mean of each channel
+        def features(self, images):
+            return np.asarray(images, np.float64).mean(axis=(1, 2))
+
+    monkeypatch.setattr(inception, "default_network", lambda batch_size: MeanColour())
+    rng = np.random.default_rng(0)
+    calls = []
+
+    def reference():
+        calls.append(1)
+        return rng.uniform(0, 1, size=(16, 4, 4, 3)).astype(np.float32)
+
+    cache = str(tmp_path / "fid_reference.npz")
+    key = {"dataset": "d", "split": "test", "count": 16}
+    first, _ = gcb.make_fid_fn(reference, num_samples=16, cache_path=cache, cache_key=key)
+    again, _ = gcb.make_fid_fn(reference, num_samples=16, cache_path=cache, cache_key=key)
+    assert len(calls) == 1  # the second run read the cache
+
+    class Constant:
+        def sample(self, num, seed=None):
+            return np.random.default_rng(seed).uniform(0, 1, size=(num, 4, 4, 3))
+
+    assert first(Constant()) == pytest.approx(again(Constant()), rel=1e-12)
+    gcb.make_fid_fn(reference, num_samples=16, cache_path=cache, cache_key=dict(key, count=8))
+    assert len(calls) == 2  # another reference: measured again
+    open(cache, "wb").write(b"not an npz")
+    gcb.make_fid_fn(reference, num_samples=16, cache_path=cache, cache_key=key)
+    assert len(calls) == 3  # an unreadable cache is measured again, not trusted
+
+
 @pytest.mark.slow
 def test_nan_stop_keeps_last_good_checkpoint_on_a_real_gan(tmp_path):
     """Two good steps, then NaN images: training stops at step 3, checkpoint 2 stays newest."""

@@ -375,8 +375,12 @@ def run(settings):
 
     fid_fn = None
     if FLAGS.fid_every:
-        fid_fn, reason = gcallbacks.make_fid_fn(_fid_reference(settings, hyper),
-                                                FLAGS.fid_samples, seed=settings["seed"])
+        fid_fn, reason = gcallbacks.make_fid_fn(
+            lambda: _fid_reference(settings, hyper), FLAGS.fid_samples, seed=settings["seed"],
+            cache_path=os.path.join(model_dir, "fid_reference.npz"),
+            cache_key={"dataset": settings["dataset"], "split": FLAGS.fid_split,
+                       "count": FLAGS.fid_samples, "seed": settings["seed"],
+                       "resolution": hyper["resolution"]})
         if fid_fn is None:
             print(f"train.py: FID disabled: {reason}.")
     callbacks, nan_guard = gcallbacks.standard_callbacks(
