@@ -119,6 +119,9 @@ class HubServer:
         handler = _make_handler(self)
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
+        # A client that stops reading (a refused oversized body, a download past its deadline) makes
+        # the handler's last write fail: expected here, so not printed.
+        self._httpd.handle_error = lambda request, client_address: None
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="hub-server", daemon=True
         )

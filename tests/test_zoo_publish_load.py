@@ -1,14 +1,19 @@
-"""Publish a tiny trained model, then load it back through the loopback Hub.
+"""A zoo entry published from a training run folder and loaded back through the loopback Hub.
 
-The model is trained once for this module (one fit step on random data, batch 2, 32x32) and
-published with training/publish.py's code: a dry run from its training checkpoint, then an
-upload with HfApi patched to commit into the loopback Hub (tests/hub_server.py).
+The run is simulated once for this module, as training/train.py --config NAME --ema_decay 0.999
+writes it (checkpoints/ with the run's metadata, config.json, final generator / raw generator /
+discriminator weights, fid.jsonl), after two fit steps of NAME's 32x32 recipe (batch 2, EMA) on
+random images labelled as the CIFAR10 run they stand in for: reading the real CIFAR10 tar is too
+slow for a unit test. It is published with training/publish.py's code as a "partial" entry (two
+of the recipe's 200,000 steps), from evaluation records of both generators, with HfApi's two
+network calls patched to commit into the loopback Hub (tests/hub_server.py). The run-folder route
+of a model of your own, trained by training/train.py itself, is tests/test_zoo_run_to_preset.py.
 """
-import copy
 import hashlib
 import importlib.util
 import json
 import pathlib
+import shutil
 import types
 
 import numpy as np
@@ -16,8 +21,8 @@ import pytest
 
 import ganzoo
 from ganzoo.cli.main import main as cli
-from ganzoo.zoo import IntegrityError, hub, load, manifest, publishing
-from ganzoo.zoo.loading import published_files
+from ganzoo.zoo import IntegrityError, UnverifiedFilesWarning, hub, load, manifest, preset, publishing
+from ganzoo.zoo.loading import list_models, published_files
 from hub_server import HubServer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -44,25 +49,53 @@ def env(tmp_path_factory):
         mp.setenv("GANZOO_CACHE", str(tmp / "cache"))
         mp.setenv("GANZOO_HUB_DIR", str(tmp / "mirror"))
         mp.setenv("GANZOO_HUB_ENDPOINT", server.endpoint)
-        for name in ("GANZOO_OFFLINE", "HF_HUB_OFFLINE"):
+        for name in ("GANZOO_OFFLINE", "HF_HUB_OFFLINE", "HF_TOKEN"):
             mp.delenv(name, raising=False)
         yield types.SimpleNamespace(tmp=tmp, server=server, manifest=tmp / "weights_manifest.json")
 
 
-@pytest.fixture(scope="module")
-def trained(env):
-    """A GAN of NAME's recipe after one fit step, and its training checkpoint folder."""
+def eval_record(run_dir, weights, fid):
+    """An evaluation record as training/eval.py --generator_weights writes it."""
+    return {"model": weights.split(".")[0], "dataset": "cifar10", "resolution": 32,
+            "metrics": {"fid": {"mean": fid, "std": 0.5, "values": [fid - 0.5, fid, fid + 0.5]}},
+            "protocol": {"n_generated": 8, "n_real": 8, "real": "random test images", "sample_sets": 3},
+            "generator_weights": str(run_dir / weights)}
+
+
+def write_run(folder, gan, hyper, dataset="cifar10", fid_curve=((1, 320.0, 330.0), (2, 310.0, 315.0))):
+    """A run folder as training/train.py leaves it at the end of a run."""
     from ganzoo.checkpoint import CheckpointManager
 
-    recipe = dict(manifest.training_config(NAME), batch_size=2)
-    gan = ganzoo.build_gan(**recipe, seed=0)
-    images = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    metadata = {"hyper": hyper, "dataset": dataset, "resize": False, "crop_or_pad": False, "seed": 0,
+                "config": NAME, "init_from": None, "backend": "test", "d_step": gan.d_steps,
+                "fit_step": gan.d_steps // hyper["disc_iters"]}
+    CheckpointManager(folder / "checkpoints").save(gan, step=gan.d_steps, metadata=metadata)
+    (folder / "config.json").write_text(json.dumps({"training": hyper, **{k: v for k, v in metadata.items()
+                                                                         if k not in ("hyper", "d_step", "fit_step")}}))
+    if gan.ema_generator is not None:
+        gan.ema_generator.save_weights(str(folder / "generator.weights.h5"))
+        gan.generator.save_weights(str(folder / "generator_raw.weights.h5"))
+    else:
+        gan.generator.save_weights(str(folder / "generator.weights.h5"))
+    gan.discriminator.save_weights(str(folder / "discriminator.weights.h5"))
+    lines = [{"d_step": s, "fid": f, "fid_raw": r, "seconds": 1.0, "generated": 8, "reference": 8,
+              "reference_split": "test", "dataset": dataset} for s, f, r in fid_curve]
+    (folder / "fid.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(env):
+    hyper = dict(manifest.training_config(NAME), batch_size=2, ema_decay=0.999, ema_start_step=0)
+    gan = ganzoo.build_gan(**hyper, seed=0)
+    images = np.random.default_rng(0).random((4, 32, 32, 3), dtype=np.float32)
     gan.fit(images, batch_size=2, epochs=1, verbose=0)
-    assert gan.d_steps == 1
-    run_dir = env.tmp / "run"
-    # As training/train.py --model_dir runs/NAME writes it: checkpoints/ with the run's settings.
-    CheckpointManager(run_dir / "checkpoints").save(gan, step=gan.d_steps, metadata={"hyper": recipe})
-    return types.SimpleNamespace(gan=gan, run_dir=run_dir)
+    assert gan.d_steps == 2
+    run_dir = write_run(env.tmp / "run", gan, hyper)
+    (env.tmp / "eval_ema.json").write_text(json.dumps(eval_record(run_dir, "generator.weights.h5", 250.0)))
+    (env.tmp / "eval_raw.json").write_text(json.dumps(eval_record(run_dir, "generator_raw.weights.h5", 240.0)))
+    metrics = [str(env.tmp / "eval_ema.json"), str(env.tmp / "eval_raw.json")]
+    return types.SimpleNamespace(gan=gan, run_dir=run_dir, hyper=hyper, images=images, metrics=metrics)
 
 
 @pytest.fixture(scope="module")
@@ -81,51 +114,65 @@ def published(env, trained):
         files = {p.name: p.read_bytes() for p in pathlib.Path(folder_path).iterdir() if p.name in allowed}
         return types.SimpleNamespace(oid=env.server.commit(repo_id, files))
 
-    metrics = env.tmp / "eval.json"
-    metrics.write_text(json.dumps({"fid": 312.5, "protocol": "test: 4 samples vs 4 random images"}))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
         mp.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
         out_dir, records, revision = publish_script.publish(
-            NAME, gan=trained.gan, token="hf_test_token", endpoint=env.server.endpoint,
-            metrics_path=str(metrics), num_samples=4,
+            NAME, str(trained.run_dir), token="hf_test_token", endpoint=env.server.endpoint,
+            metrics=trained.metrics, status="partial", num_samples=4,
         )
     return types.SimpleNamespace(out_dir=out_dir, records=records, revision=revision, calls=calls)
 
 
-def test_publish_dry_run_writes_exactly_the_layout(env, trained):
+def test_publish_dry_run_writes_the_preset_from_the_run(env, trained):
     before = env.manifest.read_bytes()
     out = env.tmp / "dry"
     out_dir, records, revision = publish_script.publish(
-        NAME, str(trained.run_dir), out_dir=str(out), dry_run=True, num_samples=4
+        NAME, str(trained.run_dir), out_dir=str(out), dry_run=True, num_samples=4, status="partial",
+        metrics=trained.metrics,
     )
     assert revision is None and out_dir == out
-    assert sorted(p.name for p in out.iterdir()) == sorted(manifest.PUBLISHED_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(preset.LAYOUT)
     assert publishing.check_layout(out) == []
     assert env.manifest.read_bytes() == before  # a dry run leaves the manifest alone
     assert env.server.count() == 0  # and uploads nothing
     for filename, record in records.items():
         assert hub.file_record(out / filename) == record
     config = json.loads((out / "config.json").read_text())
-    assert config["training"] == manifest.training_config(NAME)
-    assert config["trained"]["d_steps"] == 1
-    assert config["trained"]["differs_from_recipe"] == {"batch_size": 2}
-    assert config["files"]["generator.weights.h5"] == records["generator.weights.h5"]
-    assert config["generator"]["resolution"] == 32 and config["discriminator"]["normalization"] == "spectral"
+    metadata = json.loads((out / "metadata.json").read_text())
+    # config.json: the generator's Keras config (keras-hub's layout) and the recipe.
+    assert config["registered_name"] == "ganzoo>SNDCGANGenerator" and config["config"]["resolution"] == 32
+    assert config["discriminator"]["config"]["normalization"] == "spectral"
+    assert config["recipe"] == manifest.training_config(NAME)
+    assert config["differs_from_recipe"] == {"batch_size": 2, "ema_decay": 0.999}
+    # metadata.json: provenance from the run itself (hole 7), the generator choice, both FIDs.
+    assert metadata["status"] == "partial"
+    assert metadata["trained"] == {"d_steps": 2, "g_steps": 2, "recipe_steps": 200000, "ema_decay": 0.999}
+    assert metadata["dataset"] == {"name": "cifar10", "source": "cifar10", "resolution": 32}
+    assert metadata["inference_generator"]["generator"] == "raw"  # FID 240 < 250
+    assert metadata["fid"]["ours"]["value"] == 240.0 and metadata["fid"]["ours"]["generator"] == "raw"
+    assert metadata["fid"]["paper"]["value"] == 25.27
+    assert [p["d_step"] for p in metadata["fid_curve"]] == [1, 2] and metadata["fid_curve"][1]["fid_raw"] == 315.0
+    assert metadata["parameter_count"]["generator"] == trained.gan.generator.count_params()
+    assert metadata["files"]["discriminator.weights.h5"]["dtype"] == "float16"
+    assert metadata["files"]["generator.weights.h5"] == {**records["generator.weights.h5"], "dtype": "float32"}
     from huggingface_hub import ModelCard
 
     card = ModelCard((out / "README.md").read_text())
     assert card.data.library_name == "keras"
-    for needle in ("![samples](samples.png)", f'ganzoo.load("{NAME}")', "with_discriminator=True",
-                   "gan.fit(dataset)", "| `g_lr` | 0.0002 |", "`batch_size` = 2", "25.27", "Not evaluated yet",
-                   records["generator.weights.h5"]["sha256"]):
+    for needle in ("**Status: partial.**", "**2 discriminator steps**", "of the recipe's 200,000",
+                   "| the paper | 25.27 |", "| this checkpoint (raw generator) | 240 ± 0.5 (3 sample sets)",
+                   "the raw generator (the weights the optimiser trained): its FID 240 is lower than",
+                   "| the ema generator (not published) | 250 |", "## FID during training", "| 2 | 310 | 315 |",
+                   "keras.saving.load_model(\"generator.keras\")", "`ema_decay` = 0.999", "`batch_size` = 2",
+                   records["generator.weights.h5"]["sha256"], records["config.json"]["sha256"]):
         assert needle in card.text, needle
-    # The weights came from the training checkpoint intact: same samples as the trained model.
+    # The published weights are the raw generator of the checkpoint.
+    from PIL import Image
+
     from ganzoo.utils.images import make_grid
 
     grid = make_grid(trained.gan.generator.sample(4, seed=0))
-    from PIL import Image
-
     assert np.array_equal(np.asarray(Image.open(out / "samples.png")), grid)
 
 
@@ -134,111 +181,104 @@ def test_upload_path_updates_the_manifest(env, published):
     assert kinds == ["create_repo", "upload_folder"]
     for _, repo_id, token, endpoint, _ in published.calls:
         assert (repo_id, token, endpoint) == (REPO, "hf_test_token", env.server.endpoint)
-    assert sorted(published.calls[1][4]["allow_patterns"]) == sorted(manifest.PUBLISHED_FILES)
+    assert sorted(published.calls[1][4]["allow_patterns"]) == sorted(preset.LAYOUT)
     assert hub.COMMIT_RE.match(published.revision)
     assert published.out_dir == env.tmp / "mirror" / "ganzoo" / NAME
     entry = manifest.get_entry(NAME)
-    assert entry["status"] == "published" and entry["hub"]["revision"] == published.revision
+    assert entry["status"] == "partial" and entry["hub"]["revision"] == published.revision
+    assert entry["trained"] == {"d_steps": 2, "g_steps": 2}
     assert entry["hub"]["files"] == published.records
-    assert entry["metrics"][0]["name"] == "fid" and "4 samples" in entry["metrics"][0]["protocol"]
+    assert entry["metrics"][0]["name"] == "fid" and entry["metrics"][0]["value"] == 240.0
     assert manifest.validate(json.loads(env.manifest.read_text())) == []
-    card = (published.out_dir / "README.md").read_text()
-    assert "| fid | 312.5 | test: 4 samples vs 4 random images |" in card
 
 
-def test_load_downloads_verifies_and_matches_the_trained_generator(env, trained, published, monkeypatch):
+def test_list_and_info_show_steps_and_both_fids(env, published, capsys):
+    (row,) = [r for r in list_models(status="partial")]
+    assert (row["name"], row["trained_steps"], row["steps"], row["paper_fid"], row["fid"]) == (
+        NAME, 2, 200000, 25.27, 240.0)
+    assert cli(["list", "--status", "partial"]) == 0
+    out = capsys.readouterr().out
+    assert NAME in out and "2/200k" in out and "25.27" in out and "240.00" in out and "1 partial" in out
+    assert cli(["info", NAME]) == 0
+    out = capsys.readouterr().out
+    assert "status: partial" in out and "trained: 2 of the recipe's 200,000 discriminator steps" in out
+    assert "measured fid: 240   (paper: 25.27)" in out
+
+
+def test_load_downloads_verifies_and_reports(env, trained, published, monkeypatch, capsys):
     monkeypatch.setenv("GANZOO_HUB_DIR", str(env.tmp / "empty-mirror"))  # force the Hub path
     generator = load(NAME)
     assert env.server.count("GET", "/generator.weights.h5") == 1
-    np.testing.assert_allclose(generator.sample(4, seed=1), trained.gan.generator.sample(4, seed=1), atol=1e-6)
-    # Cache hit: nothing more is asked of the Hub, also offline.
+    np.testing.assert_array_equal(generator.sample(4, seed=1), trained.gan.generator.sample(4, seed=1))
+    info = generator.preset_info
+    assert (info.status, info.d_steps, info.recipe_steps, info.fid, info.paper_fid, info.verified) == (
+        "partial", 2, 200000, 240.0, 25.27, "sha256")
+    assert "2 of the recipe's 200,000 discriminator steps; FID 240 (raw generator) vs paper FID 25.27" in \
+        capsys.readouterr().err
+    # Cache hit: nothing more is asked of the Hub, also offline; an hf:// handle of the entry is the entry.
     requests = len(env.server.requests)
     monkeypatch.setenv("GANZOO_OFFLINE", "1")
     paths = published_files(NAME, files=["config.json", "generator.weights.h5"])
-    assert len(env.server.requests) == requests
     assert all("snapshots" in p for p in paths.values())
+    again = load(f"hf://{REPO}", progress=False)
+    assert again.preset_info.verified == "sha256"
+    assert len(env.server.requests) == requests
 
 
-def test_load_with_discriminator_is_ready_to_fit(env, trained, published):
-    gan = load(NAME, with_discriminator=True)  # from the mirror this time
+def test_fine_tune_from_the_float16_discriminator(env, trained, published):
+    gan = load(NAME, with_discriminator=True, progress=False)  # from the mirror this time
     assert isinstance(gan, ganzoo.GAN)
     for optimizer in (gan.generator_optimizer, gan.discriminator_optimizer):
         assert float(optimizer.learning_rate) == pytest.approx(2e-4)
         assert (optimizer.beta_1, optimizer.beta_2, optimizer.epsilon) == (0.5, 0.999, 1e-8)
-    assert gan.disc_iters == 1 and gan.d_steps == 0
-    for a, b in zip(gan.discriminator.get_weights(), trained.gan.discriminator.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    images = np.random.default_rng(1).random((2, 32, 32, 3), dtype=np.float32)
-    gan.fit(images, batch_size=2, epochs=1, verbose=0)
-    assert gan.d_steps == 1 and gan.g_steps == 1
+    assert gan.disc_iters == 1 and gan.d_steps == 0 and gan.ema_decay == 0.999
+    for loaded, original in zip(gan.discriminator.weights, trained.gan.discriminator.weights):
+        loaded, original = np.asarray(loaded), np.asarray(original)
+        assert loaded.dtype == np.float32
+        # float16 rounding: half a unit in the last place (2**-11 relative), subnormals 2**-25 absolute.
+        np.testing.assert_allclose(loaded, original, rtol=2.0 ** -11, atol=2.0 ** -25)
+    assert any(not np.array_equal(np.asarray(a), np.asarray(b))
+               for a, b in zip(gan.discriminator.weights, trained.gan.discriminator.weights))
+    history = gan.fit(trained.images, batch_size=2, epochs=1, verbose=0)
+    assert gan.d_steps == 2 and gan.g_steps == 2
+    for key in ("d_loss", "g_loss"):
+        assert all(np.isfinite(history.history[key])), history.history
 
 
-def test_revision_pinning_of_a_published_model(env, published):
-    pinned = manifest.get_entry(NAME)["hub"]["revision"]
-    folder = published.out_dir
-    files = {p.name: p.read_bytes() for p in folder.iterdir()}
-    newer = b"\x89HDF-not-really" + hashlib.sha256(b"v2").digest()
-    config = json.loads(files["config.json"])
-    config["files"]["generator.weights.h5"] = {"sha256": hashlib.sha256(newer).hexdigest(), "size": len(newer)}
-    files.update({"generator.weights.h5": newer, "config.json": json.dumps(config).encode()})
-    sha_v2 = env.server.commit(REPO, files)  # main moves on
-    default = published_files(NAME, files=["generator.weights.h5"])
-    assert hub.file_record(default["generator.weights.h5"]) == published.records["generator.weights.h5"]
-    v2 = published_files(NAME, revision=sha_v2, files=["generator.weights.h5"])
-    assert pathlib.Path(v2["generator.weights.h5"]).read_bytes() == newer
-    assert f"/resolve/{sha_v2}/generator.weights.h5" in " ".join(p for _, p, _ in env.server.requests)
-    # A revision whose files do not match its own config.json is refused.
-    bad = dict(files, **{"generator.weights.h5": newer + b"!"})
-    sha_bad = env.server.commit(REPO, bad)
-    with pytest.raises(IntegrityError):
-        published_files(NAME, revision=sha_bad, files=["generator.weights.h5"])
-    assert pinned == manifest.get_entry(NAME)["hub"]["revision"]
-
-
-def test_cli_sample_and_fetch(env, trained, published, tmp_path, capsys):
-    out = tmp_path / "samples.npz"
-    assert cli(["sample", NAME, "--num", "3", "--seed", "5", "--batch-size", "2", "--out", str(out)]) == 0
-    images = np.load(out)["images"]
-    np.testing.assert_allclose(images, trained.gan.generator.sample(3, seed=5), atol=1e-6)
-    assert cli(["fetch", NAME, "--all-files", "--no-progress"]) == 0
-    printed = capsys.readouterr().out
-    assert all(f"{NAME}: {f} verified" in printed for f in manifest.PUBLISHED_FILES)
-
-
-def test_sample_writers(tmp_path):
-    from ganzoo.cli.zoo import _write_images
-
-    images = np.random.default_rng(0).random((5, 8, 8, 3), dtype=np.float32)
-    _write_images(images, str(tmp_path / "grid.png"), columns=5)
-    _write_images(images, str(tmp_path / "folder"))
-    _write_images(images, str(tmp_path / "a.npz"))
-    assert sorted(p.name for p in (tmp_path / "folder").iterdir()) == [f"{i:06d}.png" for i in range(5)]
-    np.testing.assert_array_equal(np.load(tmp_path / "a.npz")["images"], images)
-    from PIL import Image
-
-    assert Image.open(tmp_path / "grid.png").size == (5 * 10 + 2, 12)
-
-
-def test_publish_refuses_a_model_that_does_not_match_the_recipe(env, trained):
-    wrong = copy.deepcopy(manifest.get_entry("sndcgan-ns-none-cifar10"))
-    assert wrong["training"]["normalization"] == "none"
-    with pytest.raises(ValueError, match="normalization is 'spectral', the recipe says 'none'"):
-        publishing.write_repo_folder(trained.gan, "sndcgan-ns-none-cifar10", env.tmp / "never")
-    assert not (env.tmp / "never").exists()
-
-
-def test_publish_refuses_a_checkpoint_of_another_model(env, tmp_path):
-    import h5py
-
-    run = tmp_path / "run" / "checkpoints"
-    run.mkdir(parents=True)
-    with h5py.File(run / "ckpt-000000005.weights.h5", "w") as handle:
-        handle.attrs["ganzoo_checkpoint"] = json.dumps({"hyper": {"normalization": "none"}})
-    with pytest.raises(ValueError, match="normalization 'none' .*not a sndcgan-ns-sn-cifar10 model"):
-        publish_script.publish(NAME, str(tmp_path / "run"), dry_run=True, out_dir=str(tmp_path / "out"))
-    with pytest.raises(FileNotFoundError, match="no readable ckpt"):
-        publish_script.publish(NAME, str(tmp_path), dry_run=True, out_dir=str(tmp_path / "out"))
-    assert not (tmp_path / "out").exists()
+def test_another_revision_needs_trusted_hashes(env, trained, published, tmp_path, monkeypatch):
+    """Hole 5: a revision's own metadata cannot vouch for itself (zeroed weights would pass)."""
+    monkeypatch.setenv("GANZOO_HUB_DIR", str(tmp_path / "no-mirror"))
+    files = dict(env.server.repos[REPO]["commits"][published.revision])
+    zeroed_model = ganzoo.architectures.build_generator("sndcgan", resolution=32)
+    zeroed_model.set_weights([np.zeros_like(w) for w in zeroed_model.get_weights()])
+    zeroed_model.save_weights(str(tmp_path / "zero.weights.h5"))
+    zeroed = (tmp_path / "zero.weights.h5").read_bytes()
+    metadata = json.loads(files["metadata.json"])
+    metadata["files"]["generator.weights.h5"] = {"sha256": hashlib.sha256(zeroed).hexdigest(), "size": len(zeroed),
+                                                 "dtype": "float32"}
+    files.update({"generator.weights.h5": zeroed, "metadata.json": json.dumps(metadata).encode()})
+    sha_v2 = env.server.commit(REPO, files)  # main moves on to a self-consistent, zeroed revision
+    gets = env.server.count("GET")
+    with pytest.raises(IntegrityError, match="has no sha256 that ganzoo trusts.*vouch for itself"):
+        load(NAME, revision=sha_v2, progress=False)
+    with pytest.raises(IntegrityError, match="has no sha256 that ganzoo trusts"):
+        load(f"hf://{REPO}@{sha_v2}", progress=False)
+    assert env.server.count("GET") == gets  # refused before any download
+    # With hashes the caller trusts, that revision is verified against them ...
+    trusted = {f: hashlib.sha256(files[f]).hexdigest() for f in ("config.json", "metadata.json", "generator.weights.h5")}
+    generator = load(NAME, revision=sha_v2, sha256=trusted, progress=False)
+    assert generator.preset_info.verified == "sha256"
+    assert not np.any(generator.sample(2, seed=0) - 0.5)  # zero weights: tanh(0) -> 0.5 everywhere
+    bad = dict(trusted, **{"generator.weights.h5": hashlib.sha256(b"other").hexdigest()})
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cold-cache"))
+    with pytest.raises(IntegrityError, match="Refused generator.weights.h5"):
+        load(f"hf://{REPO}@{sha_v2}", sha256=bad, progress=False)
+    # ... or, explicitly unverified, it loads with a loud warning and says so.
+    with pytest.warns(UnverifiedFilesWarning, match="LOADING UNVERIFIED FILES"):
+        unverified = load(f"hf://{REPO}@main", verify=False, progress=False)
+    assert unverified.preset_info.verified == "none" and "FILES NOT VERIFIED" in unverified.preset_info.summary()
+    # The pinned revision is still the default.
+    assert load(NAME, progress=False).preset_info.verified == "sha256"
 
 
 def test_load_refuses_a_tampered_hub_file(env, published, tmp_path, monkeypatch):
@@ -255,7 +295,214 @@ def test_load_refuses_a_tampered_hub_file(env, published, tmp_path, monkeypatch)
     finally:
         env.server.tamper(REPO, "generator.weights.h5", original, revision=published.revision)
     cached = [p.name for p in (tmp_path / "cold-cache").rglob("*") if p.is_file()]
-    assert "generator.weights.h5" not in cached and hashlib.sha256(tampered).hexdigest() not in cached, cached
+    assert hashlib.sha256(tampered).hexdigest() not in cached and "generator.weights.h5" not in cached, cached
+
+
+def test_nan_weights_are_refused(env, trained, published, tmp_path):
+    folder = tmp_path / "nan-preset"
+    shutil.copytree(published.out_dir, folder)
+    import h5py
+
+    with h5py.File(folder / "generator.weights.h5", "r+") as handle:
+        kernels = []
+        handle.visititems(lambda name, item: kernels.append(name) if isinstance(item, h5py.Dataset) else None)
+        data = handle[kernels[0]][()]
+        data.flat[0] = np.nan
+        handle[kernels[0]][...] = data
+    metadata = json.loads((folder / "metadata.json").read_text())  # consistent hashes: only the NaN check is left
+    metadata["files"]["generator.weights.h5"].update(hub.file_record(folder / "generator.weights.h5"))
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(IntegrityError, match="NaN/Inf in .*never loaded"):
+        load(str(folder), progress=False)
+    # Publishing a diverged model is refused too.
+    diverged = ganzoo.build_gan(**trained.hyper)
+    diverged.set_weights(trained.gan.get_weights())
+    diverged.discriminator.weights[0].assign(np.full(diverged.discriminator.weights[0].shape, np.inf, "float32"))
+    with pytest.raises(ValueError, match="holds NaN/Inf"):
+        preset.save_preset(diverged, tmp_path / "never", name="x", dataset="cifar10", recipe=trained.hyper)
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_local_preset_checks_its_files(env, published, tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(published.out_dir, folder)
+    assert load(str(folder), progress=False).preset_info.verified == "local"
+    blob = bytearray((folder / "generator.weights.h5").read_bytes())
+    blob[-100] ^= 0xFF
+    (folder / "generator.weights.h5").write_bytes(bytes(blob))
+    with pytest.raises(IntegrityError, match="corrupt or was changed after the preset was written"):
+        load(str(folder), progress=False)
+    with pytest.raises(preset.PresetError, match="(?s)is a training run folder, not a preset.*publish.py"):
+        load(str(env.tmp / "run"), progress=False)
+    with pytest.raises(preset.PresetError, match="is not a folder"):
+        load(str(tmp_path / "nowhere" / "x"), progress=False)
+
+
+def test_cli_sample_and_fetch(env, trained, published, tmp_path, capsys):
+    out = tmp_path / "samples.npz"
+    assert cli(["sample", NAME, "--num", "3", "--seed", "5", "--batch-size", "2", "--out", str(out),
+                "--no-progress"]) == 0
+    # Batches of 2 instead of 3: the same z, convolutions batched differently (float round-off).
+    np.testing.assert_allclose(np.load(out)["images"], trained.gan.generator.sample(3, seed=5), atol=1e-6)
+    assert cli(["fetch", NAME, "--all-files", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert all(f"{NAME}: {f} verified" in printed for f in manifest.PUBLISHED_FILES)
+    # A preset folder works the same way.
+    assert cli(["sample", str(published.out_dir), "--num", "2", "--out", str(tmp_path / "b.npz"), "--no-progress"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "b.npz")["images"], trained.gan.generator.sample(2, seed=0))
+
+
+def test_sample_writers(tmp_path):
+    from ganzoo.cli.zoo import _write_images
+
+    images = np.random.default_rng(0).random((5, 8, 8, 3), dtype=np.float32)
+    _write_images(images, str(tmp_path / "grid.png"), columns=5)
+    _write_images(images, str(tmp_path / "folder"))
+    _write_images(images, str(tmp_path / "a.npz"))
+    assert sorted(p.name for p in (tmp_path / "folder").iterdir()) == [f"{i:06d}.png" for i in range(5)]
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npz")["images"], images)
+    from PIL import Image
+
+    assert Image.open(tmp_path / "grid.png").size == (5 * 10 + 2, 12)
+
+
+# -- hole 2: publishing never deletes what ganzoo did not write; ids and names are validated ------
+
+
+def test_publish_never_deletes_a_folder_it_did_not_write(env, trained, tmp_path):
+    mine = tmp_path / "my-documents"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    (mine / "sub").mkdir()
+    for dry_run in (True, False):
+        with pytest.raises(preset.PresetError, match="holds files ganzoo did not write .*never deletes"):
+            publish_script.publish(NAME, str(trained.run_dir), out_dir=str(mine), dry_run=dry_run, status="partial",
+                                   token="t" if not dry_run else None, repo_id="someone/else", num_samples=2)
+    assert (mine / "thesis.tex").read_text() == "years of work" and (mine / "sub").is_dir()
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("keep")
+    with pytest.raises(preset.PresetError, match="is not a folder"):
+        publish_script.publish(NAME, str(trained.run_dir), out_dir=str(a_file), dry_run=True, status="partial")
+    assert a_file.read_text() == "keep"
+    # A preset ganzoo wrote is replaced whole; an empty folder is filled.
+    target = tmp_path / "preset"
+    publish_script.publish(NAME, str(trained.run_dir), out_dir=str(target), dry_run=True, status="partial",
+                           num_samples=2)
+    first = (target / "metadata.json").read_text()
+    publish_script.publish(NAME, str(trained.run_dir), out_dir=str(target), dry_run=True, status="partial",
+                           num_samples=4)
+    assert json.loads((target / "metadata.json").read_text())["samples"]["num"] == 4 != json.loads(first)["samples"]["num"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "my-documents", "preset"]  # no leftovers
+    (tmp_path / "empty").mkdir()
+    publish_script.publish(NAME, str(trained.run_dir), out_dir=str(tmp_path / "empty"), dry_run=True,
+                           status="partial", num_samples=2)
+    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == sorted(preset.LAYOUT)
+    (target / "extra.txt").write_text("not ganzoo's")
+    with pytest.raises(preset.PresetError, match="extra.txt"):
+        publish_script.publish(NAME, str(trained.run_dir), out_dir=str(target), dry_run=True, status="partial")
+    assert (target / "extra.txt").exists()
+
+
+@pytest.mark.parametrize("repo_id", ["../x", "ganzoo/../../etc", "a/b/c", "nobody", "a/..", "a--b/c", "/abs"])
+def test_publish_refuses_bad_repo_ids(env, trained, repo_id):
+    before = sorted(p.as_posix() for p in env.tmp.rglob("*"))
+    with pytest.raises(ValueError, match="Invalid --repo_id"):
+        publish_script.publish(NAME, str(trained.run_dir), repo_id=repo_id, dry_run=True, status="partial")
+    assert sorted(p.as_posix() for p in env.tmp.rglob("*")) == before
+
+
+def test_manifest_entries_with_unsafe_paths_are_refused_on_read(env, tmp_path, monkeypatch):
+    data = json.loads(env.manifest.read_text())
+    for mutate, needle in (
+        (lambda e: e["hub"].__setitem__("repo_id", "../../outside"), "Invalid hub.repo_id"),
+        (lambda e: e["hub"]["files"].__setitem__("../../evil.h5", {"sha256": "0" * 64, "size": 1}),
+         "not a file of the preset layout"),
+        (lambda e: e["hub"].__setitem__("revision", "../main"), "not a 40-hex commit"),
+    ):
+        broken = json.loads(json.dumps(data))
+        mutate(broken["models"]["resnet19-ns-sn-celebahq"])
+        path = tmp_path / "m.json"
+        path.write_text(json.dumps(broken))
+        monkeypatch.setenv("GANZOO_MANIFEST", str(path))
+        with pytest.raises(manifest.ManifestError, match=needle):
+            load("resnet19-ns-sn-celebahq")
+        with pytest.raises(manifest.ManifestError, match="unsafe entry"):
+            list_models()
+
+
+# -- hole 7: steps and data set come from the run; mismatches with the entry are refused -----------
+
+
+def test_a_finished_run_publishes_its_own_steps(env, trained, tmp_path):
+    """The old publisher took a finished run folder's final weights and reported 0 steps."""
+    records, summary = publishing.publish_run(trained.run_dir, tmp_path / "p", config=NAME, status="partial",
+                                              num_samples=2)
+    metadata = json.loads((tmp_path / "p" / "metadata.json").read_text())
+    assert summary["d_steps"] == metadata["trained"]["d_steps"] == 2
+    assert "**2 discriminator steps**" in (tmp_path / "p" / "README.md").read_text()
+    # Without its checkpoints, a folder of weights has no provenance: refused.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for f in ("generator.weights.h5", "discriminator.weights.h5"):
+        shutil.copy(trained.run_dir / f, bare / f)
+    with pytest.raises(publishing.PublishError, match="has no checkpoints/ folder"):
+        publishing.publish_run(bare, tmp_path / "q", config=NAME, status="partial")
+    assert not (tmp_path / "q").exists()
+
+
+def test_a_run_on_other_data_is_not_published_as_cifar10(env, trained, tmp_path):
+    run = write_run(tmp_path / "synthetic-run", trained.gan, trained.hyper, dataset="synthetic:64")
+    with pytest.raises(publishing.PublishError, match="read its images from 'synthetic:64'.*not the zoo's cifar10"):
+        publishing.publish_run(run, tmp_path / "p", config=NAME, status="partial")
+    with pytest.raises(publishing.PublishError, match="--dataset_name cifar10 contradicts|not a copy"):
+        publishing.publish_run(run, tmp_path / "p", config=NAME, status="partial", dataset_name="cifar10")
+    celeba = write_run(tmp_path / "celeba-run", trained.gan, trained.hyper, dataset="tfds:celeb_a_hq/128")
+    with pytest.raises(publishing.PublishError, match="trained on celebahq .*is a cifar10 model"):
+        publishing.publish_run(celeba, tmp_path / "p", config=NAME, status="partial")
+    folder_run = write_run(tmp_path / "folder-run", trained.gan, trained.hyper, dataset="/data/my-cifar-copy")
+    records, summary = publishing.publish_run(folder_run, tmp_path / "p", config=NAME, status="partial",
+                                              dataset_name="cifar10", num_samples=2)
+    metadata = json.loads((tmp_path / "p" / "metadata.json").read_text())
+    assert metadata["dataset"]["name"] == "cifar10" and metadata["dataset"]["source"] == "/data/my-cifar-copy"
+    # An evaluation record on another data set, or of other weights, is refused.
+    other = dict(eval_record(trained.run_dir, "generator.weights.h5", 1.0), dataset="celebahq")
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    with pytest.raises(publishing.PublishError, match="measured FID on celebahq, not on cifar10"):
+        publishing.publish_run(trained.run_dir, tmp_path / "r", config=NAME, status="partial",
+                               metrics=[f"ema={tmp_path / 'other.json'}"])
+    stale = tmp_path / "stale-run"
+    shutil.copytree(trained.run_dir, stale)
+    shutil.copy(stale / "generator_raw.weights.h5", stale / "generator.weights.h5")  # not the EMA any more
+    with pytest.raises(publishing.PublishError, match="is not the generator of the newest checkpoint"):
+        publishing.publish_run(stale, tmp_path / "r", config=NAME, status="partial")
+    assert not (tmp_path / "r").exists()
+
+
+def test_status_must_match_the_steps_trained(env, trained, tmp_path):
+    with pytest.raises(publishing.PublishError, match="trained 2 of the recipe's 200000 .*--status partial"):
+        publishing.publish_run(trained.run_dir, tmp_path / "p", config=NAME)
+    with pytest.raises(publishing.PublishError, match="--status published, but the run trained 2"):
+        publishing.publish_run(trained.run_dir, tmp_path / "p", config=NAME, status="published")
+    assert publishing.decide_status("partial", 10, 20) == "partial"
+    assert publishing.decide_status(None, 20, 20) == "published"
+    with pytest.raises(publishing.PublishError, match="use --status published"):
+        publishing.decide_status("partial", 20, 20)
+    other = json.loads(json.dumps(manifest.get_entry("sndcgan-ns-none-cifar10")))
+    with pytest.raises(publishing.PublishError, match="normalization 'spectral' \\(the recipe: 'none'\\)"):
+        publishing.publish_run(trained.run_dir, tmp_path / "p", config=other["name"], status="partial")
+    assert not (tmp_path / "p").exists()
+
+
+def test_the_one_decision_of_the_inference_generator():
+    choose = preset.choose_inference_generator
+    assert choose(True, {"ema": 20.0, "raw": 21.0})["generator"] == "ema"
+    assert choose(True, {"ema": 22.0, "raw": 21.0})["generator"] == "raw"
+    assert choose(True, {"ema": 21.0, "raw": 21.0})["generator"] == "ema"
+    assert choose(True, {"raw": 30.0})["generator"] == "raw"  # what was measured is what is published
+    assert choose(True, {})["reason"].startswith("neither generator was evaluated")
+    assert choose(False, {"raw": 30.0})["generator"] == "raw"
+    with pytest.raises(ValueError, match="kept no EMA"):
+        choose(False, {"ema": 30.0})
 
 
 def test_metrics_from_evaluation_records():
@@ -273,3 +520,5 @@ def test_metrics_from_evaluation_records():
     assert flat == [{"name": "fid", "value": 12.0, "protocol": "n: 5"}]
     with pytest.raises(ValueError, match="has no protocol"):
         publishing.normalize_metrics({"fid": 12.0})
+    with pytest.raises(ValueError, match="no finite numeric value"):
+        publishing.normalize_metrics({"fid": float("nan"), "protocol": "x"})

@@ -1,4 +1,7 @@
-"""`ganzoo list | info | sample | fetch`: the model zoo from a shell."""
+"""`ganzoo list | info | sample | fetch | export-preset`: the model zoo from a shell.
+
+MODEL arguments are a zoo name, 'hf://owner/repo[@revision]' or a preset folder (ganzoo.load).
+"""
 import json
 import os
 import sys
@@ -12,7 +15,8 @@ def register(subparsers):
     p.add_argument("--dataset", help="only this data set (cifar10, celebahq, lsun_bedroom)")
     p.add_argument("--architecture", help="only this architecture (sndcgan, resnet_cifar, resnet19)")
     p.add_argument("--loss", help="only this loss (ns, ls, ...)")
-    p.add_argument("--status", choices=("published", "recipe"), help="only published models, or only recipes")
+    p.add_argument("--status", choices=("published", "partial", "recipe"),
+                   help="only models trained for the recipe's steps (published), for fewer (partial), or recipes")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_list)
 
@@ -29,7 +33,7 @@ def register(subparsers):
         description="Generate images with a pretrained model and write them as a grid PNG, a folder "
                     "of PNGs, or a .npz of float32 images in [0, 1].",
     )
-    p.add_argument("name", help="a model name (see `ganzoo list`)")
+    p.add_argument("name", metavar="MODEL", help="a zoo name (`ganzoo list`), hf://owner/repo[@revision] or a preset folder")
     p.add_argument("--num", type=int, default=64, help="number of images (default 64)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0); same seed, same images")
     p.add_argument("--out", required=True,
@@ -37,8 +41,7 @@ def register(subparsers):
                         "any other path: a folder of 000000.png, 000001.png, ...")
     p.add_argument("--batch-size", type=int, default=64, help="images per generator call (default 64)")
     p.add_argument("--columns", type=int, default=None, help="grid columns (default: square)")
-    p.add_argument("--revision", default=None, help="Hub revision (default: the manifest's pinned one)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _trust_arguments(p)
     p.set_defaults(func=cmd_sample)
 
     p = subparsers.add_parser(
@@ -46,15 +49,61 @@ def register(subparsers):
         description="Download a published model's files (cache, then mirror, then Hub), check each "
                     "sha256 and print where they are. Use it before going offline.",
     )
-    p.add_argument("names", nargs="+", metavar="NAME", help="model names, or 'all' for every published model")
-    p.add_argument("--revision", default=None, help="Hub revision (default: the manifest's pinned one)")
-    p.add_argument("--all-files", action="store_true", help="also README.md and samples.png")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("names", nargs="+", metavar="MODEL",
+                   help="zoo names or hf://owner/repo[@revision] handles, or 'all' for every model with weights")
+    p.add_argument("--all-files", action="store_true", help="also README.md, generator.keras and samples.png")
+    _trust_arguments(p)
     p.set_defaults(func=cmd_fetch)
+
+    p = subparsers.add_parser(
+        "export-preset", help="turn a training run folder into a preset folder",
+        description="Write the preset folder of a training/train.py run (your own model): config.json, "
+                    "metadata.json, weights, generator.keras, model card, samples. Then `ganzoo sample FOLDER`, "
+                    "`ganzoo eval FOLDER` and ganzoo.load(FOLDER) use it. Zoo entries are published with "
+                    "training/publish.py --config NAME.",
+    )
+    p.add_argument("run_dir", help="training/train.py --model_dir folder (with checkpoints/)")
+    p.add_argument("--out", required=True, help="preset folder to write (new, empty, or a preset ganzoo wrote)")
+    p.add_argument("--name", default=None, help="model name (default: the run folder's name)")
+    p.add_argument("--metrics", action="append", default=[],
+                   help="evaluation record ema=PATH, raw=PATH or PATH (repeatable)")
+    p.add_argument("--num-samples", type=int, default=64, help="images in samples.png")
+    p.set_defaults(func=cmd_export_preset)
+
+
+def _trust_arguments(p):
+    p.add_argument("--revision", default=None, help="Hub revision (default: the manifest's pinned one; another "
+                   "revision needs --sha256 or --no-verify)")
+    p.add_argument("--sha256", action="append", default=[], metavar="FILE=HEX",
+                   help="trusted sha256 of a file, for a revision or hf:// repo the manifest does not pin (repeat)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="load files without a trusted sha256 (NOT RECOMMENDED; ganzoo warns)")
+    p.add_argument("--token", default=None, help="Hub token for the endpoint in use (default: huggingface.co's "
+                   "stored token, sent to huggingface.co only)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _trust(args):
+    hashes = {}
+    for item in args.sha256:
+        filename, sep, digest = item.partition("=")
+        if not sep:
+            raise ValueError(f"--sha256 {item!r}: write FILE=HEX, e.g. generator.weights.h5=3f2a...")
+        hashes[filename] = digest
+    return {"revision": args.revision, "sha256": hashes or None, "verify": not args.no_verify,
+            "token": args.token, "progress": not args.no_progress}
 
 
 def _fmt_fid(value):
     return "-" if value is None else f"{value:.2f}"
+
+
+def _fmt_steps(row):
+    def short(n):
+        return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
+
+    trained = row.get("trained_steps")
+    return f"{'-' if trained is None else short(trained)}/{short(row['steps'])}"
 
 
 def cmd_list(args):
@@ -64,14 +113,16 @@ def cmd_list(args):
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    header = ("NAME", "STATUS", "RES", "PAPER FID", "FID", "TITLE")
-    table = [(r["name"], r["status"], str(r["resolution"]), _fmt_fid(r["paper_fid"]), _fmt_fid(r["fid"]), r["title"])
-             for r in rows]
+    header = ("NAME", "STATUS", "RES", "D STEPS", "PAPER FID", "FID", "TITLE")
+    table = [(r["name"], r["status"], str(r["resolution"]), _fmt_steps(r), _fmt_fid(r["paper_fid"]),
+              _fmt_fid(r["fid"]), r["title"]) for r in rows]
     widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header) - 1)]
     for row in [header, *table]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
     published = sum(r["status"] == "published" for r in rows)
-    print(f"\n{len(rows)} models, {published} with published weights. `ganzoo info NAME` for details.")
+    partial = sum(r["status"] == "partial" for r in rows)
+    print(f"\n{len(rows)} models: {published} published, {partial} partial (the recipe trained for fewer steps "
+          f"than the paper's). D STEPS: trained / the recipe's. `ganzoo info NAME` for details.")
     return 0
 
 
@@ -96,13 +147,22 @@ def cmd_info(args):
         print(f"paper FID: not recorded ({paper['source']})")
     if paper.get("note"):
         print(f"note: {paper['note']}")
+    trained = entry.get("trained")
+    if trained:
+        note = " (partial: fewer steps than the paper's recipe)" if entry["status"] == "partial" else ""
+        print(f"trained: {trained['d_steps']:,} of the recipe's {entry['training']['steps']:,} discriminator steps "
+              f"({trained['g_steps']:,} generator steps){note}")
     for metric in entry["metrics"]:
-        print(f"measured {metric['name']}: {metric['value']:.4g}  (protocol: {metric['protocol']})")
-    pinned = hub["revision"] or ("(none: mirror only)" if entry["status"] == "published" else "(not published)")
+        paper_text = f"   (paper: {paper['fid']:g})" if metric["name"].lower() == "fid" and paper["fid"] else ""
+        print(f"measured {metric['name']}: {metric['value']:.4g}{paper_text}  (protocol: {metric['protocol']})")
+    if entry["status"] in ("published", "partial") and not entry["metrics"]:
+        print("measured FID: not evaluated")
+    loadable = entry["status"] in ("published", "partial")
+    pinned = hub["revision"] or ("(none: mirror only)" if loadable else "(not published)")
     print(f"Hub repo: {hub['repo_id']}   revision: {pinned}")
     for filename, record in hub["files"].items():
         print(f"  {filename:26s} {record['size']:>11d} bytes  sha256 {record['sha256']}")
-    if entry["status"] == "published":
+    if loadable:
         print(f'load: ganzoo.load("{name}")   or   ganzoo sample {name} --num 64 --out samples.png')
     else:
         print(recipe_message(entry))
@@ -136,7 +196,7 @@ def cmd_sample(args):
 
     if args.num < 1 or args.batch_size < 1:
         raise ValueError("--num and --batch-size must be at least 1.")
-    generator = load(args.name, revision=args.revision, progress=not args.no_progress)
+    generator = load(args.name, **_trust(args))
     from ganzoo.architectures import sample_noise
 
     # Same z as generator.sample(num, seed=seed), drawn once, then generated batch by batch.
@@ -156,24 +216,30 @@ def cmd_sample(args):
 
 def cmd_fetch(args):
     from ganzoo.zoo import manifest
-    from ganzoo.zoo.loading import published_files, recipe_message
+    from ganzoo.zoo.loading import published_files
 
     names = args.names
     if names == ["all"]:
-        names = [n for n, e in manifest.entries().items() if e["status"] == "published"]
+        names = [n for n, e in manifest.entries().items() if e["status"] in manifest.LOADABLE]
         if not names:
             print("No model has published weights yet; `ganzoo list` shows the recipes.")
             return 0
     files = list(manifest.PUBLISHED_FILES) if args.all_files else None
-    failed = 0
     for name in names:
-        entry = manifest.get_entry(name)
-        if entry["status"] != "published":
-            print(recipe_message(entry), file=sys.stderr)
-            failed += 1
-            continue
-        paths = published_files(name, revision=args.revision, files=files, progress=not args.no_progress)
+        paths = published_files(name, files=files, **_trust(args))
         for filename, path in paths.items():
             print(f"{name}: {filename} verified -> {path}")
-    return 1 if failed else 0
+    return 0
 
+
+def cmd_export_preset(args):
+    from ganzoo.zoo import publishing
+
+    records, summary = publishing.publish_run(args.run_dir, args.out, name=args.name, metrics=args.metrics,
+                                              num_samples=args.num_samples)
+    for filename, record in records.items():
+        print(f"{args.out}/{filename}  {record['size']} bytes  sha256 {record['sha256']}")
+    print(f"{summary['name']}: {summary['d_steps']} discriminator steps on {summary['dataset']}; inference "
+          f"generator {summary['inference']['generator']} ({summary['inference']['reason']}).")
+    print(f"Use it: ganzoo sample {args.out} --out grid.png   |   ganzoo.load({str(args.out)!r})")
+    return 0

@@ -326,16 +326,15 @@ def _same_origin(a, b):
     return (pa.scheme, pa.hostname, pa.port) == (pb.scheme, pb.hostname, pb.port)
 
 
-def _download(repo_id, filename, *, revision, expected, progress, token=None):
+def _head(repo_id, filename, revision, token):
+    """(metadata, token to send, endpoint, error mapper) of one file: huggingface_hub's HEAD request."""
     import httpx2
     import huggingface_hub
-    from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
     where = endpoint_url()
     send = token_to_send(where, token)
     url = huggingface_hub.hf_hub_url(repo_id, filename, revision=revision, endpoint=where)
     errors = _hub_errors(where, repo_id, filename, revision)
-    timeout = read_timeout()
 
     def mapped(error):
         for cls, message in errors:
@@ -343,10 +342,9 @@ def _download(repo_id, filename, *, revision, expected, progress, token=None):
                 return ZooError(message)
         return None
 
-    # HEAD: where the file is, its commit and its size, before any of its bytes.
     try:
         meta = huggingface_hub.get_hf_file_metadata(
-            url, token=send if send else False, timeout=timeout, library_name="ganzoo", endpoint=where
+            url, token=send if send else False, timeout=read_timeout(), library_name="ganzoo", endpoint=where
         )
     except httpx2.TransportError as error:
         raise ZooError(_unavailable_message(
@@ -366,6 +364,27 @@ def _download(repo_id, filename, *, revision, expected, progress, token=None):
     if COMMIT_RE.match(revision) and commit != revision:
         raise IntegrityError(f"Asked {where} for {filename} of {repo_id} at commit {revision}; it answered with "
                              f"commit {commit}. Refused: check $GANZOO_HUB_ENDPOINT / $HF_ENDPOINT.")
+    return meta, send, where, mapped
+
+
+def resolve_commit(repo_id, revision, *, token=None, filename="config.json"):
+    """The commit sha a branch or tag name points at now (a HEAD request on `filename`)."""
+    check_repo_id(repo_id)
+    check_revision(revision)
+    if COMMIT_RE.match(revision):
+        return revision
+    if is_offline():
+        raise ZooError(f"Offline, the revision {revision!r} of {repo_id} cannot be resolved to a commit: "
+                       f"give a 40-hex commit sha.")
+    return _head(repo_id, filename, revision, token)[0].commit_hash
+
+
+def _download(repo_id, filename, *, revision, expected, progress, token=None):
+    from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
+
+    meta, send, where, mapped = _head(repo_id, filename, revision, token)
+    commit = meta.commit_hash
+    timeout = read_timeout()
     limit = int(expected["size"]) if expected is not None and expected.get("size") is not None else max_unverified_bytes()
     if meta.size is not None and expected is not None and expected.get("size") is not None and meta.size != limit:
         raise IntegrityError(

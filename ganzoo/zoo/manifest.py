@@ -9,7 +9,9 @@ One entry per model, named ARCH-LOSS-REGULARISER-DATASET (see `NAMING` and docs/
 Each entry holds `training` (the keyword arguments of `ganzoo.build_gan`, also read by
 `training/train.py --config NAME`), `dataset`, `paper` (the paper's FID and its protocol), `hub`
 (repo id, pinned revision, files with sha256 and size), `metrics` (our measurements, each with
-its protocol) and `status` ("published" or "recipe": no weights yet).
+its protocol), `trained` (steps the published weights were trained for) and `status`:
+"published" (the recipe trained for all its steps), "partial" (the recipe trained for fewer
+steps than the paper's; loads like "published") or "recipe" (no weights yet).
 
 The manifest is found at $GANZOO_MANIFEST when set, else next to the source checkout (editable
 installs), else where a regular install put it (<prefix>/share/ganzoo/weights_manifest.json).
@@ -23,27 +25,35 @@ import site
 import sys
 import tempfile
 
+from ganzoo.zoo.preset import LAYOUT
+
 ENV_VAR = "GANZOO_MANIFEST"
 FILENAME = "weights_manifest.json"
 SCHEMA_PATH = pathlib.Path(__file__).with_name("manifest.schema.json")
-PUBLISHED_FILES = (
-    "README.md",
-    "config.json",
-    "generator.weights.h5",
-    "discriminator.weights.h5",
-    "samples.png",
-)
+PUBLISHED_FILES = LAYOUT  # the preset layout (ganzoo/zoo/preset.py)
 TRAINING_KEYS = (
     "architecture", "resolution", "normalization", "loss", "penalty", "penalty_weight",
     "disc_iters", "g_lr", "d_lr", "beta1", "beta2", "batch_size", "steps", "z_dim", "ema_decay",
 )
-STATUSES = ("published", "recipe")
+STATUSES = ("published", "partial", "recipe")
+LOADABLE = ("published", "partial")  # statuses with weights
+# The data set of an entry -> the training/train.py --dataset values that read it.
+DATASET_SOURCES = {
+    "cifar10": ("cifar10",),
+    "celebahq": ("tfds:celeb_a_hq/128", "celeb_a_hq/128"),
+    "lsun_bedroom": ("tfds:lsun/bedroom", "lsun/bedroom"),
+}
 
 NORMALIZATION_TOKENS = {"none": "", "spectral": "sn", "layer": "ln", "batch": "bn", "spectral_layer": "snln"}
 PENALTY_TOKENS = {"none": "", "wgan_gp": "gp", "dragan": "dragan", "r1": "r1", "l2": "l2"}
 NAMING = (
     "ARCH-LOSS-REGULARISER-DATASET; REGULARISER is the normalisation token (sn, ln, bn, snln) "
     "followed by the penalty token (gp, dragan, r1, l2), or 'none' when both are absent"
+)
+
+NAME_PATTERN = (
+    r"^(sndcgan|resnet_cifar|resnet19)-(ns|minimax|wgan|ls|ls_raw|hinge)-"
+    r"(none|(sn|ln|bn|snln)?(gp|dragan|r1|l2)?)-(cifar10|celebahq|lsun_bedroom)$"
 )
 
 _CACHE = {}
@@ -147,13 +157,79 @@ def validate(data=None, *, use_schema=True):
         resolution = entry.get("training", {}).get("resolution")
         if entry.get("dataset") == "cifar10" and resolution != 32:
             problems.append(f"models/{name}: cifar10 models are 32x32, not {resolution}")
+        problems += [f"models/{name}: {p}" for p in entry_problems(name, entry)]
+        trained, steps = entry.get("trained"), entry.get("training", {}).get("steps")
+        status = entry.get("status")
+        if status in LOADABLE and isinstance(trained, dict) and isinstance(steps, int):
+            d_steps = trained.get("d_steps")
+            if isinstance(d_steps, int):
+                if status == "partial" and d_steps >= steps:
+                    problems.append(f"models/{name}: status partial but trained for all {steps} steps "
+                                    f"({d_steps}); it is published")
+                if status == "published" and d_steps < steps:
+                    problems.append(f"models/{name}: status published but trained for {d_steps} of the "
+                                    f"recipe's {steps} steps; it is partial")
     return problems
 
 
+def entry_problems(name, entry):
+    """What makes an entry unsafe to use (bad name, repo id, revision or file names), as sentences.
+
+    Checked on every read (no jsonschema needed): a manifest is data from disk, and its names
+    become paths and URLs.
+    """
+    import re
+
+    from ganzoo.zoo import hub
+
+    problems = []
+    if not isinstance(name, str) or not re.match(NAME_PATTERN, name):
+        problems.append(f"the model name {name!r} is not ARCH-LOSS-REGULARISER-DATASET")
+    if not isinstance(entry, dict):
+        return problems + ["the entry is not an object"]
+    if entry.get("status") not in STATUSES:
+        problems.append(f"status {entry.get('status')!r} is not one of {', '.join(STATUSES)}")
+    hub_info = entry.get("hub")
+    if not isinstance(hub_info, dict):
+        return problems + ["it has no hub object"]
+    try:
+        hub.check_repo_id(hub_info.get("repo_id"), "hub.repo_id")
+    except ValueError as error:
+        problems.append(str(error))
+    revision = hub_info.get("revision")
+    if revision is not None and not (isinstance(revision, str) and hub.COMMIT_RE.match(revision)):
+        problems.append(f"hub.revision {revision!r} is not a 40-hex commit sha")
+    files = hub_info.get("files")
+    if not isinstance(files, dict):
+        problems.append("hub.files is not an object")
+    else:
+        for filename, record in files.items():
+            if filename not in PUBLISHED_FILES:
+                problems.append(f"hub.files names {filename!r}, not a file of the preset layout "
+                                f"({', '.join(PUBLISHED_FILES)})")
+            elif not (isinstance(record, dict) and isinstance(record.get("sha256"), str)
+                      and re.match(r"^[0-9a-f]{64}$", record["sha256"]) and isinstance(record.get("size"), int)):
+                problems.append(f"hub.files[{filename!r}] needs a 64-hex sha256 and an integer size")
+    return problems
+
+
+def _checked(name, entry, path):
+    problems = entry_problems(name, entry)
+    if problems:
+        raise ManifestError(
+            f"The manifest {path or manifest_path()} has an unsafe entry {name!r}: " + "; ".join(problems)
+            + ". Restore weights_manifest.json (git checkout, or reinstall ganzoo) or fix the entry."
+        )
+    return dict(entry, name=name)
+
+
 def entries(path=None):
-    """All entries, as an ordered dict name -> entry (deep copies, each with a 'name' key)."""
+    """All entries, as an ordered dict name -> entry (deep copies, each with a 'name' key).
+
+    Raises ManifestError for an entry whose name, repo id, revision or file names are unsafe.
+    """
     models = load_manifest(path)["models"]
-    return {name: dict(entry, name=name) for name, entry in models.items()}
+    return {name: _checked(name, entry, path) for name, entry in models.items()}
 
 
 def names(path=None):

@@ -1,28 +1,45 @@
-"""Publishing a trained model: the repo folder, its model card, the manifest, the Hub upload.
+"""Publishing a trained model: a training run folder -> a preset folder (ganzoo.zoo.preset), its
+provenance checked, the manifest entry updated, the Hub upload.
 
-The published layout (identical on the Hub and in the mirror, hub_mirror/<org>/<repo>/):
+The run folder is what training/train.py --model_dir writes: checkpoints/ (ckpt-*.weights.h5 with
+the run's metadata), config.json, generator.weights.h5 (+ generator_raw.weights.h5 with an EMA),
+discriminator.weights.h5, samples/, fid.jsonl. Everything the preset says about the run comes
+from the run itself: the steps from its newest checkpoint (the optimizer's counters and the
+checkpoint metadata, which must agree), the hyper-parameters and data set from the checkpoint
+metadata (cross-checked with config.json), the FID curve from fid.jsonl, the final inference
+weights checked against the checkpoint. A zoo entry (`config=NAME`) must match: the recipe's
+architecture, loss, regularisation, optimiser and n_disc, and the entry's data set.
 
-    README.md                 model card (front matter with library_name: keras)
-    config.json               the recipe, what was trained, sub-model configs, metrics, file hashes
-    generator.weights.h5      inference generator (the EMA average when the recipe has one)
-    discriminator.weights.h5  the discriminator, for fine-tuning
-    samples.png               a grid of generator samples (seed recorded in config.json)
-
-training/publish.py is the command-line front end.
+training/publish.py and `ganzoo export-preset` are the command-line front ends.
 """
-import datetime
+import dataclasses
 import json
 import os
 import pathlib
-import shutil
-import tempfile
+import re
+import sys
 
-from ganzoo.zoo import hub, manifest
+import numpy as np
 
-LAYOUT = manifest.PUBLISHED_FILES
-DATASET_NAMES = {"cifar10": "CIFAR10", "celebahq": "CelebA-HQ", "lsun_bedroom": "LSUN-Bedroom"}
-CONFIG_FORMAT = "ganzoo-model"
-_UPLOAD_PATTERNS = ["*.md", "*.json", "*.h5", "*.png"]
+from ganzoo.zoo import hub, manifest, preset
+
+LAYOUT = preset.LAYOUT
+_UPLOAD_PATTERNS = ["*.md", "*.json", "*.h5", "*.keras", "*.png"]
+# Keys a zoo entry's recipe fixes: a run that differs in one of them is another model.
+RECIPE_KEYS = ("architecture", "resolution", "normalization", "z_dim", "loss", "penalty", "penalty_weight",
+               "disc_iters", "g_lr", "d_lr", "beta1", "beta2")
+# Keys a run may change (recorded on the card as differences from the recipe).
+RUN_KEYS = ("batch_size", "steps", "ema_decay", "ema_start_step")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+class PublishError(ValueError):
+    """A run that cannot be published as asked; the message says why and what to do."""
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------------
 
 
 def normalize_metrics(record):
@@ -68,8 +85,8 @@ def normalize_metrics(record):
                 f"Metric {metric.get('name')!r} has no protocol. Every published number must say how it was "
                 f"measured (images, reference set, network); pass the evaluator's full record."
             )
-        if not isinstance(metric.get("value"), (int, float)):
-            raise ValueError(f"Metric {metric.get('name')!r} has no numeric value: {metric!r}")
+        if not isinstance(metric.get("value"), (int, float)) or not np.isfinite(metric["value"]):
+            raise ValueError(f"Metric {metric.get('name')!r} has no finite numeric value: {metric!r}")
         item = {"name": str(metric["name"]), "value": float(metric["value"]), "protocol": str(protocol)}
         details = dict(metric.get("details") or {})
         details.update({k: v for k, v in metric.items() if k not in ("name", "value", "protocol", "details")})
@@ -81,248 +98,360 @@ def normalize_metrics(record):
     return out
 
 
-def _check_matches_recipe(gan, training):
-    g, d = gan.generator, gan.discriminator
-    got = {
-        "architecture": _architecture(g),
-        "resolution": int(g.resolution),
-        "z_dim": int(g.z_dim),
-        "normalization": d.normalization,
-    }
-    wrong = {k: (v, training[k]) for k, v in got.items() if v != training[k]}
-    if wrong:
-        raise ValueError(
-            "The trained model does not match the manifest's recipe: "
-            + ", ".join(f"{k} is {a!r}, the recipe says {b!r}" for k, (a, b) in wrong.items())
-            + ". Publish it under the entry whose name matches its config."
+def _fid_of(metrics):
+    for metric in metrics:
+        if metric["name"].lower() == "fid":
+            return metric["value"]
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# The run folder
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Run:
+    """What a training run folder says about itself."""
+
+    folder: pathlib.Path
+    checkpoint: pathlib.Path
+    hyper: dict
+    dataset: str  # the --dataset value it read
+    d_steps: int
+    g_steps: int
+    seed: object
+    fid_curve: list
+    base_config: str = None  # the --config / --init_from zoo name it started from
+
+    @property
+    def has_ema(self):
+        return self.hyper.get("ema_decay") is not None
+
+
+def _read_json_file(path, what):
+    try:
+        value = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise PublishError(f"{what} {path} is not readable JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise PublishError(f"{what} {path} is not a JSON object.")
+    return value
+
+
+def newest_checkpoint(run_dir):
+    """(path, metadata) of the newest readable checkpoint of a run folder."""
+    from ganzoo.checkpoint import CheckpointError, read_metadata
+
+    run_dir = pathlib.Path(run_dir)
+    folder = run_dir / "checkpoints"
+    if not folder.is_dir():
+        if run_dir.is_file() and run_dir.name.startswith("ckpt-"):
+            return run_dir, read_metadata(str(run_dir))
+        raise PublishError(
+            f"{run_dir} has no checkpoints/ folder. Point it at a training run folder (training/train.py "
+            f"--model_dir): its checkpoints say how many steps were trained, with which settings and data. "
+            f"Generator/discriminator weight files alone cannot be published (their provenance is unknown)."
         )
+    names = sorted((p for p in folder.glob("ckpt-*.weights.h5") if ".tmp-" not in p.name), reverse=True)
+    for candidate in names:
+        try:
+            return candidate, read_metadata(str(candidate))
+        except CheckpointError as error:
+            print(f"publish: skipping unreadable checkpoint {candidate}: {error}", file=sys.stderr)
+    raise PublishError(f"{folder} holds no readable ckpt-*.weights.h5; nothing to publish.")
 
 
-def _architecture(model):
-    from ganzoo.architectures import architecture_name
-
-    return architecture_name(model)
-
-
-def _fmt(value):
-    if value is None:
-        return "none"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def _metric_value(metric):
-    details = metric.get("details") or {}
-    text = f"{metric['value']:.4g}"
-    if isinstance(details.get("std"), (int, float)):
-        text += f" ± {details['std']:.2g}"
-        if isinstance(details.get("values"), list):
-            text += f" ({len(details['values'])} sample sets)"
-    return text
+def read_fid_curve(path):
+    """The records of a run's fid.jsonl (one JSON object per line), oldest first; [] if absent."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        return []
+    curve = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise PublishError(f"{path} line {number} is not JSON: {line[:80]!r}. Fix or remove the line.") from None
+        if not isinstance(record, dict) or not isinstance(record.get("d_step"), int) or not isinstance(
+                record.get("fid"), (int, float)):
+            raise PublishError(f"{path} line {number} lacks d_step/fid: {line[:80]!r}.")
+        curve.append(record)
+    return sorted(curve, key=lambda r: r["d_step"])
 
 
-def model_card(entry, config, records):
-    """The README.md text of a published model."""
-    name, training, paper = entry["name"], config["training"], entry["paper"]
-    dataset = DATASET_NAMES.get(entry["dataset"], entry["dataset"])
-    trained = config["trained"]
-    metrics = config["metrics"]
-    front = [
-        "---",
-        "library_name: keras",
-        "pipeline_tag: unconditional-image-generation",
-        "tags:",
-        *[f"- {t}" for t in ("ganzoo", "gan", "keras", training["architecture"], entry["dataset"],
-                              "unconditional-image-generation")],
-        "datasets:",
-        f"- {entry['dataset']}",
-    ]
-    if metrics:
-        front += [
-            "model-index:",
-            f"- name: {name}",
-            "  results:",
-            "  - task:",
-            "      type: unconditional-image-generation",
-            "    dataset:",
-            f"      name: {dataset}",
-            f"      type: {entry['dataset']}",
-            "    metrics:",
-        ]
-        for metric in metrics:
-            front += [f"    - type: {metric['name'].lower()}", f"      value: {metric['value']:.4g}",
-                      f"      name: {metric['name'].upper()} (see the protocol in the card)"]
-    front.append("---")
-    rows = "\n".join(f"| `{k}` | {_fmt(v)} |" for k, v in training.items())
-    lines = [
-        *front,
-        "",
-        f"# {name}",
-        "",
-        f"{entry['title']}: a GAN from the zoo of ganzoo (`pip install ganzoo`), the Keras 3 "
-        "model zoo of Kurach et al., *The GAN Landscape: Losses, Architectures, Regularization, and "
-        "Normalization*.",
-        "",
-        "![samples](samples.png)",
-        "",
-        f"`samples.png`: {config['samples']['num']} samples of `generator.weights.h5`, "
-        f"`generator.sample({config['samples']['num']}, seed={config['samples']['seed']})`.",
-        "",
-        "## Load and sample",
-        "",
-        "```python",
-        "import ganzoo",
-        "",
-        f'generator = ganzoo.load("{name}")  # files are sha256-checked before loading',
-        "images = generator.sample(16, seed=0)  # numpy float32 in [0, 1], shape (16, H, W, 3)",
-        "```",
-        "",
-        f"or from a shell: `ganzoo sample {name} --num 64 --seed 0 --out samples.png`.",
-        "",
-        "## Fine-tune",
-        "",
-        "```python",
-        f'gan = ganzoo.load("{name}", with_discriminator=True)  # compiled with the recipe\'s Adam settings',
-        f"gan.fit(dataset)   # batches of disc_iters * batch_size = {training['disc_iters'] * training['batch_size']} "
-        "images, float32 in [0, 1], NHWC",
-        "```",
-        "",
-        f"To train from scratch: `{manifest.train_command(name)}`.",
-        "",
-        "## Training configuration",
-        "",
-        "The recipe (`config.json` → `training`; `steps` counts discriminator steps, as the paper does):",
-        "",
-        "| key | value |",
-        "| --- | --- |",
-        rows,
-        "",
-        f"This checkpoint was trained for **{trained['d_steps']} discriminator steps** "
-        f"({trained['g_steps']} generator steps) of the recipe's {training['steps']}"
-        + (" (a shortened run)." if trained["d_steps"] < training["steps"] else ".")
-        + f" Data set: {dataset}, {training['resolution']}x{training['resolution']}. "
-        f"Keras {config['keras_version']}, backend {config['backend']}.",
-        "",
-    ]
-    if trained.get("differs_from_recipe"):
-        lines += [
-            "The run differed from the recipe in: "
-            + ", ".join(f"`{k}` = {_fmt(v)}" for k, v in trained["differs_from_recipe"].items()) + ".",
-            "",
-        ]
-    if paper.get("unverified"):
-        lines += [
-            "Values not stated in the paper's tables as ganzoo's notes record them (defaults used): "
-            + ", ".join(f"`{k}`" for k in paper["unverified"]) + ".",
-            "",
-        ]
-    lines += ["## Metrics", ""]
-    if metrics:
-        lines += ["| metric | value | protocol |", "| --- | --- | --- |"]
-        lines += [f"| {m['name']} | {_metric_value(m)} | {m['protocol']} |" for m in metrics]
-    else:
-        lines.append("Not evaluated yet: no numbers are claimed for this checkpoint.")
-    lines += [""]
-    if paper.get("fid") is not None:
-        lines += [
-            f"The paper reports FID {paper['fid']:.2f} for this configuration ({paper['fid_protocol']}; "
-            f"{paper['source']}). Numbers are comparable only when the protocol is the same.",
-            "",
-        ]
-    lines += [
-        "## Files",
-        "",
-        "| file | bytes | sha256 |",
-        "| --- | --- | --- |",
-        *[f"| `{f}` | {r['size']} | `{r['sha256']}` |" for f, r in records.items()],
-        "",
-        "`config.json` lists the same hashes; `ganzoo.load` refuses any file that does not match.",
-        "",
-        "## Citation",
-        "",
-        "```bibtex",
-        "@inproceedings{kurach2019large,",
-        "  title={A Large-Scale Study on Regularization and Normalization in GANs},",
-        "  author={Kurach, Karol and Lucic, Mario and Zhai, Xiaohua and Michalski, Marcin and Gelly, Sylvain},",
-        "  booktitle={International Conference on Machine Learning},",
-        "  year={2019}",
-        "}",
-        "```",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def write_repo_folder(gan, name, out_dir, *, metrics=None, num_samples=64, sample_seed=0,
-                      manifest_path=None, run_settings=None):
-    """Write the published layout of `gan` as model `name` into `out_dir` (replaced whole).
-
-    `run_settings` are the hyper-parameters the run actually used (from its checkpoint); where
-    they differ from the recipe, config.json and the card say so.
-
-    Returns {filename: {"sha256", "size"}} for the five files.
-    """
-    import keras
-
+def load_run(run_dir):
+    """(GAN with the newest checkpoint's weights, Run) of a training run folder."""
     import ganzoo
 
-    entry = manifest.get_entry(name, manifest_path)
-    training = dict(entry["training"])
-    _check_matches_recipe(gan, training)
-    metrics = normalize_metrics(metrics) if metrics else []
-    out_dir = pathlib.Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = pathlib.Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=str(out_dir.parent)))
+    run_dir = pathlib.Path(run_dir)
+    if not run_dir.exists():
+        raise PublishError(f"--checkpoint {run_dir} does not exist.")
+    checkpoint, metadata = newest_checkpoint(run_dir)
+    folder = run_dir if run_dir.is_dir() else checkpoint.parent.parent
+    hyper = dict(metadata.get("hyper") or {})
+    missing = [k for k in ("architecture", "resolution", "normalization", "loss", "z_dim") if k not in hyper]
+    if missing:
+        raise PublishError(f"{checkpoint} records no {', '.join(missing)} (metadata 'hyper'); it was not written "
+                           f"by training/train.py and cannot be published.")
+    dataset = metadata.get("dataset")
+    config_path = folder / "config.json"
+    if config_path.is_file():
+        run_config = _read_json_file(config_path, "The run's")
+        stored = run_config.get("training") or {}
+        clash = [k for k in RECIPE_KEYS if k in stored and k in hyper and stored[k] != hyper[k]]
+        if clash:
+            raise PublishError(f"{config_path} and {checkpoint} disagree on {', '.join(clash)}: the folder mixes two "
+                               f"runs. Publish from a clean run folder.")
+        if dataset is None:
+            dataset = run_config.get("dataset")
+        elif run_config.get("dataset") not in (None, dataset):
+            raise PublishError(f"{checkpoint} was trained on {dataset!r} but {config_path} says "
+                               f"{run_config.get('dataset')!r} (a resumed run switched data sets?). ganzoo cannot "
+                               f"tell which data the weights learnt from; publish a run on one data set.")
+    if not dataset:
+        raise PublishError(f"Neither {checkpoint} nor {config_path} records the data set of the run.")
+    gan = ganzoo.build_gan(**{k: v for k, v in hyper.items() if k not in ("seed",)})
     try:
-        generator = getattr(gan, "ema_generator", None) or gan.generator
-        generator.save_weights(str(stage / "generator.weights.h5"))
-        gan.discriminator.save_weights(str(stage / "discriminator.weights.h5"))
-        from ganzoo.utils.images import save_grid
-
-        images = generator.sample(num_samples, seed=sample_seed)
-        save_grid(images, str(stage / "samples.png"))
-        records = {f: hub.file_record(stage / f) for f in ("generator.weights.h5", "discriminator.weights.h5", "samples.png")}
-        config = {
-            "format": CONFIG_FORMAT,
-            "format_version": 1,
-            "name": name,
-            "title": entry["title"],
-            "dataset": entry["dataset"],
-            "training": training,
-            "trained": {"d_steps": int(gan.d_steps), "g_steps": int(gan.g_steps),
-                        "ema": getattr(gan, "ema_generator", None) is not None,
-                        "differs_from_recipe": {
-                            k: v for k, v in (run_settings or {}).items() if k in training and v != training[k]
-                        }},
-            "generator": _jsonable(gan.generator.get_config()),
-            "discriminator": _jsonable(gan.discriminator.get_config()),
-            "samples": {"num": int(num_samples), "seed": int(sample_seed)},
-            "metrics": metrics,
-            "paper": entry["paper"],
-            "files": records,
-            "ganzoo_version": ganzoo.__version__,
-            "keras_version": keras.__version__,
-            "backend": keras.backend.backend(),
-            "published_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
-        (stage / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        (stage / "README.md").write_text(model_card(entry, config, records), encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(stage, out_dir)
-    finally:
-        if stage.exists():
-            shutil.rmtree(stage, ignore_errors=True)
-    return {f: hub.file_record(out_dir / f) for f in LAYOUT}
+        gan.load_weights(str(checkpoint))
+    except Exception as error:  # noqa: BLE001 - keras raises several types on mismatch
+        raise PublishError(f"{checkpoint} does not fit the settings stored in it ({error}).") from error
+    d_steps, g_steps = gan.d_steps, gan.g_steps
+    if metadata.get("d_step") is not None and int(metadata["d_step"]) != d_steps:
+        raise PublishError(f"{checkpoint}: its optimizer counted {d_steps} discriminator steps, its metadata says "
+                           f"{metadata['d_step']}. The checkpoint is inconsistent; publish another one.")
+    if d_steps < 1:
+        raise PublishError(f"{checkpoint} holds an untrained model (0 discriminator steps).")
+    run = Run(folder=folder, checkpoint=checkpoint, hyper=hyper, dataset=str(dataset), d_steps=d_steps,
+              g_steps=g_steps, seed=metadata.get("seed"), fid_curve=read_fid_curve(folder / "fid.jsonl"),
+              base_config=metadata.get("config") or metadata.get("init_from"))
+    _check_final_weights(gan, run)
+    return gan, run
 
 
-def _jsonable(value):
-    return json.loads(json.dumps(value, default=str))
+def _same_weights(model, path):
+    """True when the .weights.h5 file at `path` holds exactly `model`'s weights."""
+    from ganzoo.architectures import architecture_name, build_generator
+
+    other = build_generator(architecture_name(model), resolution=model.resolution, z_dim=model.z_dim)
+    try:
+        other.load_weights(str(path))
+    except Exception:  # noqa: BLE001 - a file of another architecture is simply not the same weights
+        return False
+    return all(np.array_equal(a, b) for a, b in zip(model.get_weights(), other.get_weights()))
+
+
+def _check_final_weights(gan, run):
+    """The run folder's final weight files, when present, must be the newest checkpoint's."""
+    pairs = [("generator.weights.h5", gan.ema_generator if run.has_ema else gan.generator)]
+    if run.has_ema:
+        pairs.append(("generator_raw.weights.h5", gan.generator))
+    for filename, model in pairs:
+        path = run.folder / filename
+        if path.is_file() and not _same_weights(model, path):
+            raise PublishError(
+                f"{path} is not the generator of the newest checkpoint {run.checkpoint.name} ({run.d_steps} steps): "
+                f"the run continued after it, or the folder mixes runs. Publish from a folder whose final weights "
+                f"and newest checkpoint agree (resume the run to its end, or remove the stale final weights)."
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation records: which generator each measured
+# --------------------------------------------------------------------------------------------
+
+
+def read_eval_records(specs, run):
+    """{"ema": record, "raw": record} (either may be absent) from --metrics values.
+
+    A value is PATH or LABEL=PATH with LABEL "ema" or "raw". Unlabelled records are identified by
+    their "generator" key or "generator_weights" path (generator.weights.h5 is the EMA average in a
+    run with an EMA, generator_raw.weights.h5 the raw G); a single unidentifiable record measured
+    the run's default inference generator. A record whose generator_weights file exists must hold
+    the checkpoint's weights of that generator.
+    """
+    records = {}
+    for spec in specs or ():
+        label, sep, path = str(spec).partition("=")
+        if not sep or label not in ("ema", "raw"):
+            label, path = None, str(spec)
+        record = _read_json_file(path, "The evaluation record")
+        weights = record.get("generator_weights")
+        if label is None:
+            label = record.get("generator") if record.get("generator") in ("ema", "raw") else None
+        if label is None and weights:
+            base = os.path.basename(str(weights))
+            label = {"generator_raw.weights.h5": "raw", "generator.weights.h5": "ema" if run.has_ema else "raw"}.get(base)
+        if label is None:
+            label = "ema" if run.has_ema else "raw"
+        if label in records:
+            raise PublishError(f"Two evaluation records measure the {label} generator; give one per generator "
+                               f"(--metrics ema=EVAL.json --metrics raw=EVAL_RAW.json).")
+        if label == "ema" and not run.has_ema:
+            raise PublishError(f"{path} measures an EMA generator but the run kept none (ema_decay None).")
+        records[label] = dict(record, _path=str(path), _label=label)
+    return records
+
+
+def _check_record(record, gan, run, zoo_dataset):
+    label, path = record["_label"], record["_path"]
+    weights = record.get("generator_weights")
+    if weights:
+        candidates = [pathlib.Path(weights), run.folder / os.path.basename(str(weights))]
+        found = next((p for p in candidates if p.is_file()), None)
+        model = gan.ema_generator if label == "ema" else gan.generator
+        if found is not None and not _same_weights(model, found):
+            raise PublishError(f"{path} measured {found}, which is not the {label} generator of {run.checkpoint}: "
+                               f"the evaluation belongs to other weights. Evaluate the run's final weights again.")
+    dataset = record.get("dataset")
+    if zoo_dataset and dataset in manifest.DATASET_SOURCES and dataset != zoo_dataset:
+        raise PublishError(f"{path} measured FID on {dataset}, not on {zoo_dataset}: it cannot be published for this "
+                           f"entry. Evaluate on {zoo_dataset}.")
+    resolution = record.get("resolution")
+    if resolution is not None and int(resolution) != int(run.hyper["resolution"]):
+        raise PublishError(f"{path} measured {resolution}x{resolution} images; the run is "
+                           f"{run.hyper['resolution']}x{run.hyper['resolution']}.")
+
+
+# --------------------------------------------------------------------------------------------
+# Provenance against a zoo entry
+# --------------------------------------------------------------------------------------------
+
+
+def zoo_dataset_of(source):
+    """The zoo data set a training/train.py --dataset value reads, or None (a path, synthetic, ...)."""
+    for key, sources in manifest.DATASET_SOURCES.items():
+        if source in sources:
+            return key
+    return None
+
+
+def _is_named_source(source):
+    """A --dataset value that names its data (synthetic, a tfds name), unlike a folder or tar path."""
+    return source.startswith(("synthetic", "tfds:")) or not (os.sep in source or "/" in source
+                                                             or source.lower().endswith((".tar", ".tar.gz", ".tgz")))
+
+
+def check_run_matches_entry(run, entry, dataset_name=None):
+    """Refuse a run that is not the entry's recipe on the entry's data; returns the differences
+    from the recipe in the keys a run may change (RUN_KEYS)."""
+    recipe = entry["training"]
+    wrong = [f"{k} {run.hyper.get(k)!r} (the recipe: {recipe[k]!r})" for k in RECIPE_KEYS
+             if run.hyper.get(k) != recipe[k]]
+    if wrong:
+        raise PublishError(
+            f"{run.checkpoint} was trained with " + ", ".join(wrong) + f", so it is not a {entry['name']} model "
+            f"(the paper's recipe). Publish it under the entry whose recipe it follows, or as your own model "
+            f"(training/publish.py without --config, with --out_dir)."
+        )
+    read = zoo_dataset_of(run.dataset)
+    declared = dataset_name
+    if declared is not None and declared not in manifest.DATASET_SOURCES:
+        raise PublishError(f"--dataset_name {declared!r} is not a zoo data set ({', '.join(manifest.DATASET_SOURCES)}).")
+    if read is None and declared is None:
+        raise PublishError(
+            f"The run read its images from {run.dataset!r}, which is not the zoo's {entry['dataset']} source "
+            f"({', '.join(manifest.DATASET_SOURCES[entry['dataset']])}). If that folder or tar is a copy of "
+            f"{entry['dataset']}, say so with --dataset_name {entry['dataset']}; otherwise it is not this model."
+        )
+    if declared is not None and (read is not None or _is_named_source(run.dataset)):
+        if read != declared:
+            raise PublishError(f"--dataset_name {declared} contradicts the run, which read {run.dataset!r} "
+                               f"({read or 'not a copy of ' + declared}). --dataset_name is for a folder or tar "
+                               f"of the images.")
+    actual = read or declared
+    if actual != entry["dataset"]:
+        raise PublishError(
+            f"The run was trained on {actual} ({run.dataset!r}); {entry['name']} is a {entry['dataset']} model. "
+            f"Publish it under a {actual} entry, or as your own model (without --config)."
+        )
+    return {k: run.hyper[k] for k in RUN_KEYS if k in run.hyper and k in recipe and run.hyper[k] != recipe[k]}
+
+
+def decide_status(requested, d_steps, recipe_steps):
+    """'published' (all the recipe's steps) or 'partial' (fewer); refuses a status that is untrue."""
+    if requested not in (None, "published", "partial"):
+        raise PublishError(f"--status must be published or partial, not {requested!r}.")
+    full = d_steps >= recipe_steps
+    if requested is None:
+        if not full:
+            raise PublishError(f"The run trained {d_steps} of the recipe's {recipe_steps} discriminator steps: "
+                               f"publish it with --status partial (the card and `ganzoo list` will say so).")
+        return "published"
+    if requested == "published" and not full:
+        raise PublishError(f"--status published, but the run trained {d_steps} of the recipe's {recipe_steps} "
+                           f"discriminator steps: use --status partial.")
+    if requested == "partial" and full:
+        raise PublishError(f"--status partial, but the run trained all {recipe_steps} steps ({d_steps}): "
+                           f"use --status published.")
+    return requested
+
+
+# --------------------------------------------------------------------------------------------
+# Run folder -> preset folder
+# --------------------------------------------------------------------------------------------
+
+
+def publish_run(run_dir, out_dir, *, config=None, name=None, status=None, metrics=(), dataset_name=None,
+                num_samples=64, sample_seed=0, discriminator_dtype="float16", repo_id=None, manifest_path=None):
+    """Write the preset folder of a training run. Returns (records, summary dict).
+
+    config: a zoo entry name (the run must follow its recipe on its data set; status
+    "published" or "partial"). Without it the preset is the user's own model ("custom"), named
+    `name` (default: the run folder's name). metrics: --metrics values (see read_eval_records).
+    """
+    gan, run = load_run(run_dir)
+    entry = manifest.get_entry(config, manifest_path) if config else None
+    evals = read_eval_records(metrics, run)
+    zoo_dataset = entry["dataset"] if entry else None
+    for record in evals.values():
+        _check_record(record, gan, run, zoo_dataset)
+    fids = {}
+    normalised = {}
+    for label, record in evals.items():
+        clean = {k: v for k, v in record.items() if not k.startswith("_")}
+        normalised[label] = normalize_metrics(clean)
+        fids[label] = _fid_of(normalised[label])
+    inference = preset.choose_inference_generator(run.has_ema, fids)
+    published_metrics = normalised.get(inference["generator"], [])
+    if entry is not None:
+        differs = check_run_matches_entry(run, entry, dataset_name)
+        status = decide_status(status, run.d_steps, entry["training"]["steps"])
+        model_name, title, recipe = entry["name"], entry["title"], dict(entry["training"])
+        dataset, paper, command = entry["dataset"], entry["paper"], manifest.train_command(entry["name"])
+    else:
+        if status not in (None, "custom"):
+            raise PublishError(f"--status {status} is for zoo entries (--config NAME); your own model is 'custom'.")
+        status = "custom"
+        model_name = name or run.folder.resolve().name
+        if not NAME_RE.match(model_name):
+            raise PublishError(f"Model name {model_name!r}: use letters, digits, '.', '_' and '-' (pass --name).")
+        title = f"{run.hyper['architecture']} {run.hyper['resolution']}x{run.hyper['resolution']} trained on {run.dataset}"
+        recipe = {k: run.hyper[k] for k in manifest.TRAINING_KEYS if k in run.hyper}
+        differs, dataset, paper, command = {}, dataset_name or run.dataset, None, None
+    run_hyper = {k: v for k, v in run.hyper.items()}
+    records = preset.save_preset(
+        gan, out_dir, name=model_name, title=title, dataset=dataset, recipe=recipe, run=run_hyper, status=status,
+        trained={"d_steps": run.d_steps, "g_steps": run.g_steps}, inference=inference, metrics=published_metrics,
+        paper=paper, fid_curve=run.fid_curve, data_source=run.dataset, num_samples=num_samples,
+        sample_seed=sample_seed, discriminator_dtype=discriminator_dtype, repo_id=repo_id, train_command=command,
+        extra={"run": {"checkpoint": run.checkpoint.name, "seed": run.seed, "started_from": run.base_config}},
+    )
+    summary = {"name": model_name, "status": status, "d_steps": run.d_steps, "g_steps": run.g_steps,
+               "inference": inference, "metrics": published_metrics, "differs_from_recipe": differs,
+               "dataset": dataset}
+    return records, summary
+
+
+# --------------------------------------------------------------------------------------------
+# Manifest and Hub
+# --------------------------------------------------------------------------------------------
 
 
 def check_layout(folder):
-    """The problems with a published folder's layout (empty when it is exactly LAYOUT)."""
+    """The problems with a preset folder's layout (empty when it is exactly LAYOUT)."""
     folder = pathlib.Path(folder)
     present = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     problems = [f"missing {f}" for f in LAYOUT if f not in present]
@@ -331,9 +460,14 @@ def check_layout(folder):
 
 
 def upload(folder, repo_id, token, *, endpoint=None, private=False, commit_message=None):
-    """Upload a published folder with HfApi.upload_folder; returns the new commit's sha."""
+    """Upload a preset folder with HfApi.upload_folder; returns the new commit's sha.
+
+    `token` is sent to `endpoint` as given: the caller decides (training/publish.py sends
+    $HF_TOKEN only to https://huggingface.co).
+    """
     from huggingface_hub import HfApi
 
+    hub.check_repo_id(repo_id, "--repo_id")
     problems = check_layout(folder)
     if problems:
         raise ValueError(f"Refusing to upload {folder}: " + "; ".join(problems))
@@ -353,16 +487,20 @@ def upload(folder, repo_id, token, *, endpoint=None, private=False, commit_messa
     return sha
 
 
-def update_manifest(name, records, *, revision=None, repo_id=None, metrics=None, manifest_path=None):
-    """Mark `name` published in the manifest with its files' hashes, revision and metrics."""
+def update_manifest(name, records, *, status, trained, revision=None, repo_id=None, metrics=None,
+                    manifest_path=None):
+    """Mark `name` published or partial in the manifest: files' hashes, steps, revision, metrics."""
+    if status not in manifest.LOADABLE:
+        raise ValueError(f"status must be one of {', '.join(manifest.LOADABLE)}; got {status!r}.")
     data = manifest.load_manifest(manifest_path)
     if name not in data["models"]:
         manifest.get_entry(name, manifest_path)  # raises with the closest names
     entry = data["models"][name]
-    entry["status"] = "published"
+    entry["status"] = status
     if repo_id:
-        entry["hub"]["repo_id"] = repo_id
+        entry["hub"]["repo_id"] = hub.check_repo_id(repo_id, "--repo_id")
     entry["hub"]["revision"] = revision
-    entry["hub"]["files"] = {f: dict(records[f]) for f in LAYOUT}
+    entry["hub"]["files"] = {f: {"sha256": records[f]["sha256"], "size": records[f]["size"]} for f in LAYOUT}
+    entry["trained"] = {"d_steps": int(trained["d_steps"]), "g_steps": int(trained["g_steps"])}
     entry["metrics"] = normalize_metrics(metrics) if metrics else []
     return manifest.write_manifest(data, manifest_path)
