@@ -118,6 +118,8 @@ def test_list_models_filters():
     assert [r["name"] for r in list_models(architecture="resnet19", loss="ls")] == ["resnet19-ls-sn-lsun_bedroom"]
     assert all(r["status"] == "recipe" for r in list_models(status="recipe"))
     assert list_models(status="published") == []  # valid, just nothing yet
+    assert list_models(status="partial") == []
+    assert {r["trained_steps"] for r in everything} == {None} and {r["steps"] for r in everything} == {100_000, 200_000}
     with pytest.raises(ValueError, match="Unknown dataset 'celeba'; valid values: cifar10, celebahq, lsun_bedroom"):
         list_models(dataset="celeba")
     with pytest.raises(ValueError, match="no filter colour"):
@@ -136,7 +138,46 @@ def test_cli_list_and_info(capsys):
     assert "sndcgan-ns-sn-cifar10" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["list", "info", "sample", "fetch"])
+def _with_weights(entry, status, d_steps):
+    entry["status"] = status
+    entry["trained"] = {"d_steps": d_steps, "g_steps": d_steps}
+    entry["hub"]["files"] = {f: {"sha256": "a" * 64, "size": 10} for f in manifest.PUBLISHED_FILES}
+
+
+def test_partial_status_in_the_schema_and_checks():
+    pytest.importorskip("jsonschema")
+    data = manifest.load_manifest()
+    assert manifest.STATUSES == ("published", "partial", "recipe")
+    good = copy.deepcopy(data)
+    _with_weights(good["models"]["sndcgan-ns-sn-cifar10"], "partial", 50_000)
+    _with_weights(good["models"]["sndcgan-ns-sngp-cifar10"], "published", 200_000)
+    assert manifest.validate(good) == []
+    bad = copy.deepcopy(good)
+    bad["models"]["sndcgan-ns-sn-cifar10"]["trained"]["d_steps"] = 200_000
+    bad["models"]["sndcgan-ns-sngp-cifar10"]["trained"]["d_steps"] = 10
+    problems = "\n".join(manifest.validate(bad))
+    assert "status partial but trained for all 200000 steps" in problems
+    assert "status published but trained for 10 of the recipe's 200000 steps" in problems
+    untrained = copy.deepcopy(good)
+    del untrained["models"]["sndcgan-ns-sn-cifar10"]["trained"]
+    assert any("'trained' is a required property" in p for p in manifest.validate(untrained))
+    recipe_with_steps = copy.deepcopy(data)
+    recipe_with_steps["models"]["sndcgan-ns-sn-cifar10"]["trained"] = {"d_steps": 5, "g_steps": 5}
+    assert manifest.validate(recipe_with_steps)  # a recipe has no trained weights
+    missing_file = copy.deepcopy(good)
+    del missing_file["models"]["sndcgan-ns-sn-cifar10"]["hub"]["files"]["generator.keras"]
+    assert any("generator.keras" in p for p in manifest.validate(missing_file))
+
+
+def test_dataset_sources_agree_with_the_training_script():
+    from test_train_flags import train
+
+    for key, value in train.MANIFEST_DATASETS.items():
+        assert value in manifest.DATASET_SOURCES[key], key
+    assert set(manifest.DATASET_SOURCES) == set(train.MANIFEST_DATASETS)
+
+
+@pytest.mark.parametrize("command", ["list", "info", "sample", "fetch", "export-preset"])
 def test_help_everywhere(command, capsys):
     with pytest.raises(SystemExit) as info:
         cli([command, "--help"])

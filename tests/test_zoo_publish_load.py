@@ -10,7 +10,6 @@ network calls patched to commit into the loopback Hub (tests/hub_server.py). The
 of a model of your own, trained by training/train.py itself, is tests/test_zoo_run_to_preset.py.
 """
 import hashlib
-import importlib.util
 import json
 import pathlib
 import shutil
@@ -24,20 +23,14 @@ from ganzoo.cli.main import main as cli
 from ganzoo.zoo import IntegrityError, UnverifiedFilesWarning, hub, load, manifest, preset, publishing
 from ganzoo.zoo.loading import list_models, published_files
 from hub_server import HubServer
+from zoo_helpers import publish_script as _publish_script
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NAME = "sndcgan-ns-sn-cifar10"
 REPO = f"ganzoo/{NAME}"
 
 
-def _import_publish_script():
-    spec = importlib.util.spec_from_file_location("ganzoo_publish_script", ROOT / "training" / "publish.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-publish_script = _import_publish_script()
+publish_script = _publish_script()
 
 
 @pytest.fixture(scope="module")
