@@ -280,3 +280,106 @@ def test_tfds_lsun_is_cropped_not_resized():
     batch = _first_batches(dataset, 1)[0]
     expected = np.stack([tf.image.resize_with_crop_or_pad(a, 16, 16).numpy() for a in originals])
     np.testing.assert_array_equal(batch, expected.astype(np.float32) / 255.0)
+
+
+# ---- memory: sizes from image headers, before decoding --------------------------------------
+
+
+def _big_png_tar(path, count, side):
+    """A small tar of large, highly compressible PNGs (a few kB each, side*side*3 decoded)."""
+    members = {}
+    for i in range(count):
+        array = np.zeros((side, side, 3), np.uint8)
+        array[i::7, :, i % 3] = 200
+        members[f"train/x/{i}.png"] = _encode(array)
+    return _write_tar(path, members)
+
+
+def test_memory_limit_is_judged_from_headers_before_decoding(tmp_path):
+    """6 PNGs of 1000x1000 (3 MB each decoded, 18 MB in all) under memory_limit=8 MB: the
+    images stay encoded, and checking them never holds more than the limit's worth at once
+    (the old reader decoded all 18 MB first, then compared with the limit)."""
+    import tracemalloc
+
+    path = _big_png_tar(tmp_path / "big.tar", 6, 1000)
+    assert os.path.getsize(path) < 200_000
+    one = 1000 * 1000 * 3
+    tracemalloc.start()
+    try:
+        source = data.from_tar(path, memory_limit=8 * 2**20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert source.images is None and len(source) == 6 and source.image_shape == (1000, 1000, 3)
+    assert peak < 5 * one, f"peak {peak / 2**20:.1f} MB while reading 6 x {one / 2**20:.1f} MB"
+
+
+def test_images_that_fit_are_decoded_into_one_array(tmp_path):
+    path = _big_png_tar(tmp_path / "fits.tar", 3, 64)
+    source = data.from_tar(path, memory_limit=3 * 64 * 64 * 3)  # exactly enough
+    assert source.images is not None and source.images.shape == (3, 64, 64, 3)
+    streamed = data.from_tar(path, memory_limit=3 * 64 * 64 * 3 - 1)
+    assert streamed.images is None
+
+
+def test_corrupt_image_is_found_in_streaming_mode_too(tmp_path):
+    good = _encode(_images(1)[0])
+    path = _write_tar(tmp_path / "bad.tar", {"a/0.png": good, "a/1.png": good[:40]})
+    with pytest.raises(data.DataError, match=r"a/1\.png.*corrupt"):
+        data.from_tar(path, memory_limit=0)
+
+
+# ---- one image reader for training and evaluation --------------------------------------------
+
+
+def test_training_and_evaluation_see_the_same_files(tmp_path):
+    from ganzoo.data import image_files
+
+    root = tmp_path / "imgs"
+    (root / "cls").mkdir(parents=True)
+    (root / ".ipynb_checkpoints").mkdir()
+    arrays = _images(3)
+    Image.fromarray(arrays[0]).save(root / "cls" / "a.png")
+    Image.fromarray(arrays[1]).save(root / "cls" / "b.ppm")  # once only evaluation read .ppm
+    Image.fromarray(arrays[2]).save(root / "cls" / "c.jpeg")
+    Image.fromarray(arrays[0]).save(root / "cls" / "._a.png")  # macOS metadata twin
+    Image.fromarray(arrays[0]).save(root / ".ipynb_checkpoints" / "a.png")
+    (root / "cls" / "notes.txt").write_text("not an image")
+    evaluation = image_files.list_images(root)
+    training = data.from_folder(str(root)).descriptions
+    assert evaluation == training == ["cls/a.png", "cls/b.ppm", "cls/c.jpeg"]
+    np.testing.assert_array_equal(image_files.read_images(root)[1], arrays[1])
+
+
+def test_truncated_tar_is_a_data_error_for_evaluation_too(tmp_path):
+    from ganzoo.data import image_files
+
+    path, _ = _class_tar(tmp_path / "good.tar", per_class=20, size=16)
+    payload = open(path, "rb").read()
+    truncated = tmp_path / "truncated.tar"
+    truncated.write_bytes(payload[: len(payload) // 2 + 100])
+    with pytest.raises(data.DataError, match="truncated or corrupt"):
+        image_files.read_images(truncated)
+
+
+# ---- pipeline arguments ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"batch_size": 0}, r"batch_size \(--batch_size\) must be a positive integer; got 0"),
+    ({"batch_size": 2, "disc_iters": 0}, r"disc_iters \(--disc_iters\) must be a positive"),
+    ({"batch_size": 2.5}, "batch_size .* got 2.5"),
+    ({"batch_size": 2, "seed": -1}, r"seed \(--seed\) must be an integer >= 0"),
+    ({"batch_size": 2, "resolution": 0}, "resolution .* positive"),
+])
+def test_make_dataset_refuses_bad_arguments(kwargs, message):
+    source = data.synthetic(8, resolution=8)
+    with pytest.raises(data.DataError, match=message):
+        data.make_dataset(source, **kwargs)
+
+
+def test_make_dataset_refuses_images_that_are_not_uint8():
+    source = data.synthetic(8, resolution=8)
+    source.images = source.images.astype(np.float32) / 127.5 - 1.0  # [-1, 1] floats
+    with pytest.raises(data.DataError, match=r"dtype float32.*needs uint8.*\[-1, 1\]"):
+        data.make_dataset(source, batch_size=2, resolution=8)

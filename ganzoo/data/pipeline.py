@@ -9,6 +9,8 @@ A fit batch holds `disc_iters * batch_size` images (the GAN's train step gives e
 discriminator update its own slice), float32 in [0, 1], NHWC; with labels it is an
 (images, labels) tuple, labels int32.
 """
+import numbers
+
 import numpy as np
 
 from ganzoo.data.sources import DataError, ImageSource, decode_image
@@ -16,8 +18,18 @@ from ganzoo.data.sources import DataError, ImageSource, decode_image
 _EPOCHS_FOREVER = 2**62
 
 
+def _count(value, name, minimum=1, flag=None):
+    """`value` as an int >= minimum, or a DataError naming the argument and the fix."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        shown = f"{name} ({flag})" if flag else name
+        raise DataError(f"{shown} must be {what}; got {value!r}.")
+    return int(value)
+
+
 def global_batch_size(batch_size, disc_iters=1):
-    return int(batch_size) * int(disc_iters)
+    return (_count(batch_size, "batch_size", flag="--batch_size")
+            * _count(disc_iters, "disc_iters", flag="--disc_iters"))
 
 
 def check_batch_fits(source, batch_size, disc_iters=1):
@@ -29,6 +41,25 @@ def check_batch_fits(source, batch_size, disc_iters=1):
             f"One training step needs {needed} images ({what}) but the data set "
             f"{source.name} holds only {len(source)}. Lower --batch_size or use more data."
         )
+
+
+def _check_source(source):
+    """The pipeline scales uint8 by 1/255: refuse a source whose images are anything else."""
+    if not isinstance(source, ImageSource):
+        raise DataError(
+            f"make_dataset needs a ganzoo.data.ImageSource (ganzoo.data.load_source(...)); got "
+            f"{type(source).__name__}."
+        )
+    if source.images is not None:
+        images = np.asarray(source.images)
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+            raise DataError(
+                f"ImageSource {source.name!r} holds images of dtype {images.dtype} and shape "
+                f"{images.shape}; the pipeline needs uint8 (N, H, W, 3) in [0, 255] (it yields "
+                "float32 in [0, 1]). Convert with np.clip(np.rint(x * 255), 0, 255).astype('uint8') "
+                "for [0, 1] floats, or np.clip(np.rint((x + 1) * 127.5), 0, 255).astype('uint8') "
+                "for [-1, 1]."
+            )
 
 
 def _index_batches(num_examples, batch, seed, shuffle, start_batch):
@@ -124,8 +155,13 @@ def make_dataset(
     """
     import tensorflow as tf
 
+    _check_source(source)
     check_batch_fits(source, batch_size, disc_iters)
     batch = global_batch_size(batch_size, disc_iters)
+    seed = _count(seed, "seed", minimum=0, flag="--seed")
+    start_step = _count(start_step, "start_step", minimum=0)
+    if resolution is not None:
+        resolution = _count(resolution, "resolution", flag="--resolution")
     shape = source.image_shape
     if crop_or_pad is None:
         crop_or_pad = getattr(source, "crop_or_pad", False)
@@ -160,7 +196,8 @@ def make_dataset(
         label_array = source.labels
 
         def load(index):
-            image = decode_image(records[int(index)])
+            image = decode_image(records[int(index)], source.descriptions[int(index)]
+                                 if source.descriptions else f"image {int(index)}")
             if shape is not None and image.shape != tuple(shape):
                 raise DataError(
                     f"{source.descriptions[int(index)]} is {image.shape}, not {shape}."
@@ -186,6 +223,9 @@ def make_dataset(
         return element[0]
 
     dataset = dataset.map(set_shapes)
+    # The epochs run on forever: say so, so that fit() without steps_per_epoch is refused
+    # (GAN.fit) instead of never returning.
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
     if prefetch:
         dataset = dataset.prefetch(autotune)
     return dataset

@@ -1,10 +1,11 @@
 """Image sources: where the training images come from, checked before any training starts.
 
 Every reader returns an `ImageSource`: the images (decoded to uint8 in memory when they fit in
-`memory_limit` bytes, otherwise the encoded files, decoded on the fly by the input pipeline),
-integer class labels when the data has classes, and the class names. All images are decoded with
-Pillow, the same decoder everywhere, so that training data and evaluation reference images agree
-pixel for pixel (TensorFlow's JPEG decoder differs from Pillow's by a few levels).
+`memory_limit` bytes -- judged from the image headers before anything is decoded -- otherwise the
+encoded files, decoded on the fly by the input pipeline), integer class labels when the data has
+classes, and the class names. Files are found and decoded by ganzoo.data.image_files, the one
+image reader (Pillow), which evaluation uses too, so that training data and evaluation reference
+images agree pixel for pixel (TensorFlow's JPEG decoder differs from Pillow's by a few levels).
 
 Readers:
 - `from_tar(paths)`: one or several tar files, read as a stream without extracting to disk; the
@@ -21,16 +22,23 @@ Problems (a missing or corrupt file, an empty folder, images of mixed sizes, an 
 """
 import concurrent.futures
 import dataclasses
-import io
 import os
 import pathlib
-import tarfile
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+from ganzoo.data.image_files import (
+    IMAGE_EXTENSIONS,
+    TAR_SUFFIXES,
+    DataError,
+    decode_image,
+    decoded_nbytes,
+    image_size,
+    is_image_name,
+    iter_tar_images,
+)
+
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer",
     "dog", "frog", "horse", "ship", "truck",
@@ -40,10 +48,6 @@ DEFAULT_MEMORY_LIMIT = 2 * 1024**3
 # Where `--dataset cifar10` looks when no data_dir is given: the shared data folder beside the
 # repository checkout (../shared/data relative to the repository root) or the current folder.
 CIFAR10_DIR_ENV = "GANZOO_CIFAR10_DIR"
-
-
-class DataError(ValueError):
-    """A data set that cannot be trained on; the message names the problem and the fix."""
 
 
 @dataclasses.dataclass
@@ -74,57 +78,77 @@ class ImageSource:
         return len(self.class_names)
 
 
-def decode_image(data):
-    """Encoded image bytes (or a file path) -> uint8 (H, W, 3) array, decoded with Pillow.
-
-    An already decoded uint8 array (a tfds image of a mixed-size data set) is returned as it is.
-    """
-    from PIL import Image
-
-    if isinstance(data, np.ndarray):
-        return data
-    if isinstance(data, (str, os.PathLike)):
-        with open(data, "rb") as handle:
-            data = handle.read()
-    with Image.open(io.BytesIO(bytes(data))) as image:
-        image.load()
-        if image.mode != "RGB":
-            image = image.convert("RGB")
-        return np.asarray(image, dtype=np.uint8)
+def _workers():
+    return min(8, os.cpu_count() or 1)
 
 
-def _is_image(name):
-    return name.lower().endswith(IMAGE_EXTENSIONS)
-
-
-def _decode_all(records, descriptions, origin):
-    """Decode every record in parallel (Pillow releases the GIL); errors name the bad file."""
+def _header_sizes(records, descriptions, origin):
+    """(width, height) of every record from its header, in parallel, without decoding pixels."""
 
     def one(i):
+        if isinstance(records[i], np.ndarray):
+            return records[i].shape[1], records[i].shape[0]
         try:
-            return decode_image(records[i])
-        except Exception as error:  # Pillow raises several types for broken files
-            raise DataError(
-                f"{descriptions[i]} in {origin} cannot be decoded as an image ({error}). "
-                "The file is corrupt or not an image: replace or delete it."
-            ) from None
+            return image_size(records[i], descriptions[i])
+        except DataError as error:
+            raise DataError(f"{error} (in {origin})") from None
 
-    workers = min(8, os.cpu_count() or 1)
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    with concurrent.futures.ThreadPoolExecutor(_workers()) as pool:
         return list(pool.map(one, range(len(records)), chunksize=256))
 
 
+def _decode_into(images, records, descriptions, origin):
+    """Decode every record into the preallocated uint8 array `images` (Pillow releases the GIL)."""
+
+    def one(i):
+        try:
+            images[i] = decode_image(records[i], descriptions[i])
+        except DataError as error:
+            raise DataError(f"{error} (in {origin})") from None
+
+    with concurrent.futures.ThreadPoolExecutor(_workers()) as pool:
+        for _ in pool.map(one, range(len(records)), chunksize=64):
+            pass
+
+
+def _check_decodes(records, descriptions, origin, sizes, budget):
+    """Decode every record once to find corrupt files before training, keeping nothing: the
+    images decoded at the same time hold at most `budget` bytes (or one image, if larger)."""
+
+    def one(i):
+        try:
+            decode_image(records[i], descriptions[i])
+        except DataError as error:
+            raise DataError(f"{error} (in {origin})") from None
+
+    with concurrent.futures.ThreadPoolExecutor(_workers()) as pool:
+        chunk, in_flight = [], 0
+        for i, size in enumerate(sizes):
+            need = decoded_nbytes(size)
+            if chunk and (in_flight + need > budget or len(chunk) >= 4 * _workers()):
+                list(pool.map(one, chunk))
+                chunk, in_flight = [], 0
+            chunk.append(i)
+            in_flight += need
+        list(pool.map(one, chunk))
+
+
 def _finish(name, records, descriptions, label_names, memory_limit, origin, allow_mixed_sizes):
-    """Validate and decode a list of records into an ImageSource."""
+    """Validate records and decode them into an ImageSource, within `memory_limit`.
+
+    Sizes come from the image headers first (nothing decoded): the images are decoded into one
+    preallocated array only when all of them fit in `memory_limit` bytes; otherwise they stay
+    encoded (decoded on the fly by the input pipeline) and are only test-decoded, a few at a time.
+    """
     if not records:
         raise DataError(
             f"{origin} holds no images (looked for files ending in {', '.join(IMAGE_EXTENSIONS)}). "
             "Point --dataset/--data_dir at a folder or tar with images in it."
         )
-    decoded = _decode_all(records, descriptions, origin)
+    sizes = _header_sizes(records, descriptions, origin)
     shapes = {}
-    for desc, image in zip(descriptions, decoded):
-        shapes.setdefault(image.shape, desc)
+    for desc, (width, height) in zip(descriptions, sizes):
+        shapes.setdefault((height, width, 3), desc)
     image_shape = None
     if len(shapes) > 1:
         if not allow_mixed_sizes:
@@ -145,10 +169,13 @@ def _finish(name, records, descriptions, label_names, memory_limit, origin, allo
     else:
         classes = []
 
-    nbytes = sum(image.nbytes for image in decoded)
+    nbytes = sum(decoded_nbytes(size) for size in sizes)
     if image_shape is not None and nbytes <= memory_limit:
-        return ImageSource(name, np.stack(decoded), None, labels, classes, image_shape, descriptions)
-    del decoded
+        images = np.empty((len(records),) + image_shape, dtype=np.uint8)
+        _decode_into(images, records, descriptions, origin)
+        return ImageSource(name, images, None, labels, classes, image_shape, descriptions)
+    largest = max(decoded_nbytes(size) for size in sizes)
+    _check_decodes(records, descriptions, origin, sizes, max(int(memory_limit), largest))
     return ImageSource(name, None, list(records), labels, classes, image_shape, descriptions)
 
 
@@ -175,18 +202,7 @@ def from_tar(
     for path in paths:
         if not os.path.isfile(path):
             raise DataError(f"Data file {path} does not exist. Check the path (--dataset/--data_dir).")
-        members = []  # (path parts, bytes)
-        try:
-            with tarfile.open(path, "r:*") as archive:
-                for member in archive:
-                    if member.isfile() and _is_image(member.name):
-                        parts = pathlib.PurePosixPath(member.name).parts
-                        members.append((parts, archive.extractfile(member).read()))
-        except (tarfile.ReadError, EOFError, OSError) as error:
-            raise DataError(
-                f"{path} is not a readable tar file ({error}): it is truncated or corrupt. "
-                "Copy it again and compare its sha256 with the one published beside it."
-            ) from None
+        members = [(pathlib.PurePosixPath(n).parts, data) for n, data in iter_tar_images(path)]
         if split is not None and any(len(p) > 1 and p[0] == split for p, _ in members):
             members = [(p, data) for p, data in members if len(p) > 1 and p[0] == split]
         for parts, data in members:
@@ -219,10 +235,11 @@ def from_folder(
         base = os.path.join(root, split)
     files = []
     for directory, subdirs, names in os.walk(base):
-        subdirs.sort()
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
         for filename in sorted(names):
-            if _is_image(filename) and not filename.startswith("."):
-                files.append(os.path.join(directory, filename))
+            candidate = os.path.join(directory, filename)
+            if is_image_name(pathlib.Path(candidate).relative_to(base).as_posix()):
+                files.append(candidate)
     if not files:
         tars = sorted(
             os.path.join(root, f) for f in os.listdir(root) if f.lower().endswith(TAR_SUFFIXES)
