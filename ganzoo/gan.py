@@ -12,11 +12,12 @@ from keras import ops
 
 from ganzoo import backend
 from ganzoo import random as noise_random
-from ganzoo.architectures import build_discriminator, build_generator
+from ganzoo.architectures import build_discriminator, build_generator, check_sample_args
 from ganzoo.layers import SpectralNormalization
 from ganzoo.losses import get_loss
 from ganzoo.optimizers import GANOptimizer, paper_adam
 from ganzoo.penalties import get_penalty, penalty_name
+from ganzoo.utils.images import check_training_dtype
 
 
 class StateLayout:
@@ -178,7 +179,12 @@ class GAN(keras.Model):
         return self.generator(z, training=training)
 
     def generate(self, num, seed=None, batch_size=256, z=None):
-        """`num` images (numpy float32 in [0, 1]); from the EMA generator when there is one."""
+        """`num` images (numpy float32 in [0, 1]); from the EMA generator when there is one.
+
+        num and batch_size: positive integers; seed: None or a non-negative integer (2.5,
+        "3", -1 or None for num are refused, never rounded).
+        """
+        num, seed, batch_size = check_sample_args(num, seed, batch_size, "generate")
         return (self.ema_generator or self.generator).sample(num, seed=seed, batch_size=batch_size, z=z)
 
     # ------------------------------------------------------------------------------- compile
@@ -340,6 +346,11 @@ class GAN(keras.Model):
             if "images" not in images:
                 raise ValueError("A dict batch needs an 'images' entry (and optionally 'z').")
             images, noise = images["images"], images.get("z")
+        # The dtype is static, so this check is free inside the compiled step. The value range
+        # is not (a reduction over the batch, and a jitted JAX step cannot raise on values): it
+        # belongs where the data is concrete -- ganzoo.data.make_dataset yields [0, 1] by
+        # construction, and ganzoo.utils.images.check_training_images checks a first batch.
+        check_training_dtype(keras.backend.standardize_dtype(images.dtype))
         images = ops.cast(images, "float32")
         shape = tuple(images.shape)
         resolution = getattr(self.discriminator, "resolution", None)

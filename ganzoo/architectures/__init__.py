@@ -1,7 +1,14 @@
 """Architecture families by name: one file per family, chosen with build_generator/discriminator."""
 import difflib
 
-from ganzoo.architectures.base import DEFAULT_Z_DIM, Discriminator, Generator, sample_noise
+import ganzoo.backend  # noqa: F401 - refuses Keras backends other than tensorflow and jax
+from ganzoo.architectures.base import (
+    DEFAULT_Z_DIM,
+    Discriminator,
+    Generator,
+    check_sample_args,
+    sample_noise,
+)
 from ganzoo.architectures.resnet19 import ResNet19Discriminator, ResNet19Generator
 from ganzoo.architectures.resnet_cifar import ResNetCIFARDiscriminator, ResNetCIFARGenerator
 from ganzoo.architectures.sndcgan import SNDCGANDiscriminator, SNDCGANGenerator
@@ -56,6 +63,7 @@ __all__ = [
     "ResNet19Generator",
     "ResNetCIFARDiscriminator",
     "ResNetCIFARGenerator",
+    "check_sample_args",
     "SNDCGANDiscriminator",
     "SNDCGANGenerator",
     "architecture_name",

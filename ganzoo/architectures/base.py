@@ -1,4 +1,6 @@
 """Base classes shared by every generator and discriminator family."""
+import numbers
+
 import keras
 import numpy as np
 from keras import ops
@@ -8,6 +10,45 @@ from ganzoo.random import PortableNormal
 DEFAULT_Z_DIM = 128
 
 
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_sample_args(num, seed=None, batch_size=256, what="sample"):
+    """Validate (num, seed, batch_size) of sample()/generate(); returns them as Python ints.
+
+    num: a positive integer (2.5, "4", None refused: never rounded). seed: None or a
+    non-negative integer. batch_size: a positive integer.
+    """
+    if not _is_int(num) or num < 1:
+        raise ValueError(
+            f"{what}: num must be a positive integer (the number of images); got {num!r}"
+            + (f" of type {type(num).__name__}" if not _is_int(num) and num is not None else "")
+            + "."
+        )
+    if seed is not None and (not _is_int(seed) or seed < 0):
+        raise ValueError(
+            f"{what}: seed must be None or a non-negative integer; got {seed!r}"
+            + (f" of type {type(seed).__name__}" if not _is_int(seed) else "") + "."
+        )
+    if not _is_int(batch_size) or batch_size < 1:
+        raise ValueError(f"{what}: batch_size must be a positive integer; got {batch_size!r}.")
+    return int(num), (None if seed is None else int(seed)), int(batch_size)
+
+
+class _WeightsFileCheck:
+    """load_weights refuses a .weights.h5 file that is truncated or of another architecture,
+    resolution or z_dim, from the file's metadata, before Keras reads any array."""
+
+    def load_weights(self, filepath, *args, **kwargs):
+        from ganzoo.utils.files import check_weights_file
+
+        if str(filepath).endswith(".weights.h5"):
+            self.build()
+            check_weights_file(filepath, self, f"{type(self).__name__} weights")
+        return super().load_weights(filepath, *args, **kwargs)
+
+
 def weight_init(truncated=False):
     """N(0, 0.02), as compare_gan (truncated for the ResNet convolutions); backend-independent."""
     return PortableNormal(0.0, 0.02, truncated=truncated)
@@ -15,11 +56,12 @@ def weight_init(truncated=False):
 
 def sample_noise(num, z_dim, seed=None):
     """z ~ U(-1, 1), drawn with NumPy so the same seed gives the same z on every backend."""
+    num, seed, _ = check_sample_args(num, seed, what="sample_noise")
     rng = np.random.default_rng(seed)
-    return rng.uniform(-1.0, 1.0, size=(int(num), int(z_dim))).astype("float32")
+    return rng.uniform(-1.0, 1.0, size=(num, int(z_dim))).astype("float32")
 
 
-class Generator(keras.Model):
+class Generator(_WeightsFileCheck, keras.Model):
     """A generator maps z ~ U(-1, 1) of size `z_dim` to images in [0, 1] (NHWC)."""
 
     def __init__(self, resolution, z_dim=DEFAULT_Z_DIM, **kwargs):
@@ -46,9 +88,7 @@ class Generator(keras.Model):
 
         `seed` fixes z (drawn with NumPy, identical on every backend); `z` may be given instead.
         """
-        num = int(num)
-        if num < 1:
-            raise ValueError(f"num must be >= 1; got {num}.")
+        num, seed, batch_size = check_sample_args(num, seed, batch_size, "sample")
         if z is None:
             z = sample_noise(num, self.z_dim, seed)
         z = np.asarray(z, dtype="float32")
@@ -64,7 +104,7 @@ class Generator(keras.Model):
         return {"name": self.name, "resolution": self.resolution, "z_dim": self.z_dim}
 
 
-class Discriminator(keras.Model):
+class Discriminator(_WeightsFileCheck, keras.Model):
     """A discriminator maps images in [0, 1] (NHWC) to one logit per image, shape (N, 1)."""
 
     def __init__(self, resolution, normalization="spectral", **kwargs):
