@@ -303,6 +303,27 @@ def _is_lsun(name):
     return name.split("/")[0].split(":")[0].lower() == "lsun"
 
 
+# What the tfds data sets of the 128x128 recipes need before they can be read.
+_TFDS_DATA_NEEDED = {
+    "celeb_a_hq": "CelebA-HQ (30,000 faces): tfds cannot download it; it builds from CelebA-HQ images you "
+                  "obtain yourself, placed in its manual_dir (tfds build celeb_a_hq/128 --manual_dir DIR)",
+    "lsun": "LSUN (bedroom: about 43 GB of LMDB from http://dl.yf.io/lsun/): tfds downloads and prepares "
+            "it once, online (tfds build lsun/bedroom)",
+}
+
+
+def _not_prepared_message(name, split, builder, error):
+    """The data a tfds data set needs and how to point ganzoo at a local copy (the tfds error last)."""
+    needed = _TFDS_DATA_NEEDED.get(name.split("/")[0], "the data set's files (tfds build " + name + ")")
+    return (
+        f"The {name!r} images (split {split!r}) are not prepared in {builder.data_dir}, and tfds could not "
+        f"prepare them here. This data set needs {needed}. Then either pass --data_dir pointing at the "
+        f"tensorflow_datasets folder that holds the prepared copy (it is read offline), or export the "
+        f"images as a folder or .tar and pass --dataset PATH (with --resize if they are not the model's "
+        f"size). (tfds said: {type(error).__name__}: {error})"
+    )
+
+
 def from_tfds(name, split="train", data_dir=None, memory_limit=DEFAULT_MEMORY_LIMIT,
               download=True, allow_mixed_sizes=False):
     """A tensorflow-datasets data set, read with tfds.load and kept in memory as uint8 arrays.
@@ -324,14 +345,11 @@ def from_tfds(name, split="train", data_dir=None, memory_limit=DEFAULT_MEMORY_LI
     if "image" not in features:
         raise DataError(f"tfds data set {name!r} has no 'image' feature; it cannot train a GAN.")
     try:
-        if download:
+        if download and not builder.is_prepared():
             builder.download_and_prepare()
         dataset = builder.as_dataset(split=split, shuffle_files=False)
     except Exception as error:
-        raise DataError(
-            f"tfds data set {name!r} (split {split!r}) could not be prepared: {error}. "
-            "Download it beforehand (tfds build) or pass --data_dir pointing at a prepared copy."
-        ) from None
+        raise DataError(_not_prepared_message(name, split, builder, error)) from None
     has_label = "label" in features
     class_names = list(features["label"].names) if has_label and hasattr(
         features["label"], "names") else []
