@@ -57,7 +57,7 @@ def register(subparsers):
     p.set_defaults(func=cmd_fid)
 
     p = subparsers.add_parser("eval", help="evaluate a zoo model with the paper's protocol")
-    p.add_argument("model", help="a zoo model name (ganzoo list)")
+    p.add_argument("model", help="a zoo model name (ganzoo list), hf://owner/repo@REV or a preset folder")
     p.add_argument("--out", default=None, help="JSON record to write")
     p.add_argument("--num-samples", type=int, default=None,
                    help="generated (and real) images per sample set (default: the protocol's)")
@@ -144,9 +144,14 @@ def cmd_fid(args):
 
 def cmd_eval(args):
     from ganzoo.metrics import evaluator
+    from ganzoo.zoo.loading import evaluation_target
 
+    # A zoo name, or hf://owner/repo@REV or a preset folder (your own model, training/publish.py).
+    name, generator, entry = evaluation_target(args.model, progress=_progress(args))
     record = evaluator.evaluate_zoo_model(
-        args.model,
+        name,
+        generator=generator,
+        entry=entry,
         metrics=[m.strip() for m in args.metrics.split(",") if m.strip()],
         num_samples=args.num_samples,
         sample_sets=args.sample_sets,
