@@ -29,7 +29,8 @@ sys.path.insert(0, str(REPO))
 
 
 def load_images(n):
-    from ganzoo.metrics import evaluator, image_files
+    from ganzoo.data import image_files
+    from ganzoo.metrics import evaluator
 
     return image_files.read_images(evaluator.cifar10_dir() / "test.tar", limit=n)
 

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from ganzoo.cli import main as cli
+from ganzoo.data import image_files
 from ganzoo.metrics import evaluator, fid, inception_weights, kid, precision_recall
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -74,10 +75,18 @@ def test_sources_arrays_callables_iterables_and_tar(tmp_path):
     with tarfile.open(tmp_path / "imgs.tar", "w") as tar:
         for i in reversed(range(10)):  # stored out of order: read back in sorted order
             tar.add(folder / f"{i:03d}.png", arcname=f"x/{i:03d}.png")
-    for source in (str(folder), tmp_path / "imgs.tar", images, iter(np.split(images, 5)),
-                   [(b, np.zeros(2)) for b in np.split(images, 5)]):
+    for source in (images, iter(np.split(images, 5)), [(b, np.zeros(2)) for b in np.split(images, 5)]):
         got = np.concatenate(list(evaluator.iterate_batches(source, 4, limit=7)))
-        np.testing.assert_array_equal(got, images[:7])
+        np.testing.assert_array_equal(got, images[:7])  # streams: the first 7
+    # Folders and tars: a seeded random subset of 7 names, in sorted order (never the first 7:
+    # data sets are often sorted by class).
+    chosen = image_files.subset_indices(10, 7, seed=3)
+    assert not np.array_equal(chosen, np.arange(7))
+    for source in (str(folder), tmp_path / "imgs.tar"):
+        got = np.concatenate(list(evaluator.iterate_batches(source, 4, limit=7, subset_seed=3)))
+        np.testing.assert_array_equal(got, images[chosen])
+        whole = np.concatenate(list(evaluator.iterate_batches(source, 4)))
+        np.testing.assert_array_equal(whole, images)
     calls = []
     got = list(evaluator.iterate_batches(lambda n: calls.append(n) or images[:n], 4, limit=10))
     assert calls == [4, 4, 2] and sum(len(b) for b in got) == 10
@@ -120,16 +129,18 @@ def test_cli_stats_and_fid_on_feature_files(tmp_path, capsys):
     np.save(tmp_path / "a.npy", a)
     np.save(tmp_path / "b.npy", b)
     assert cli.main(["stats", str(tmp_path / "a.npy"), "--out", str(tmp_path / "a.npz")]) == 0
+    other = ["--allow-non-inception"]  # 8-d test features, not Inception's 2048
     np.save(tmp_path / "few.npy", a[:5])
-    assert cli.main(["fid", str(tmp_path / "few.npy"), str(tmp_path / "b.npy")]) == 1
+    assert cli.main(["fid", str(tmp_path / "few.npy"), str(tmp_path / "b.npy")] + other) == 1
     assert "too few for a covariance" in capsys.readouterr().err
-    assert cli.main(["fid", str(tmp_path / "few.npy"), str(tmp_path / "b.npy"), "--min-samples", "2"]) == 0
+    assert cli.main(["fid", str(tmp_path / "few.npy"), str(tmp_path / "b.npy"), "--min-samples", "2"]
+                    + other) == 0
     capsys.readouterr()
-    assert cli.main(["fid", str(tmp_path / "a.npz"), str(tmp_path / "b.npy"), "--json"]) == 0
+    assert cli.main(["fid", str(tmp_path / "a.npz"), str(tmp_path / "b.npy"), "--json"] + other) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["fid"] == pytest.approx(fid.fid_from_features(a, b))
-    assert cli.main(["fid", str(tmp_path / "a.npz"), str(tmp_path / "missing.npz")]) == 1
-    assert "error" in capsys.readouterr().err
+    assert cli.main(["fid", str(tmp_path / "a.npz"), str(tmp_path / "missing.npz")] + other) == 1
+    assert "missing.npz does not exist" in capsys.readouterr().err
 
 
 def test_cli_registers_every_evaluation_command():

@@ -100,6 +100,61 @@ def test_restricted_unpickler_rebuilds_tensors_without_torch():
     np.testing.assert_array_equal(module.weight, np.arange(6, dtype=np.float32).reshape(2, 3))
 
 
+def _tensor_pickle(offset=0, size=(2, 3), stride=(3, 1), numel=6, key=b"0"):
+    """The pickle above with chosen storage numel, offset, size and stride (BININT opcodes)."""
+    import struct
+
+    def i(v):
+        return b"J" + struct.pack("<i", v)
+
+    def tup(values):
+        return b"(" + b"".join(i(v) for v in values) + b"t"
+
+    return (
+        b"\x80\x02c__torch__.mod\nLayer\n)\x81}(X\x06\x00\x00\x00weightctorch._utils\n"
+        b"_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\n"
+        + b"X" + struct.pack("<I", len(key)) + key + b"X\x03\x00\x00\x00cpu" + i(numel)
+        + b"tQ" + i(offset) + tup(size) + tup(stride)
+        + b"\x89ccollections\nOrderedDict\n)RtRub."
+    )
+
+
+def test_tensor_pickle_helper_builds_a_valid_file():
+    module = inception_weights.read_torchscript(_torchscript_zip(_tensor_pickle(1, (2, 2), (1, 3))))
+    np.testing.assert_array_equal(module.weight, [[1, 4], [2, 5]])
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"offset": 4}, "reaches element 9 of a storage holding 6"),
+    ({"size": (3, 3)}, "reaches element 8 of a storage holding 6"),
+    ({"stride": (1000, 1)}, "reaches element 1002"),
+    ({"stride": (-3, 1)}, "not an int >= 0"),
+    ({"offset": -1}, "offset -1"),
+    ({"size": (100000, 100000), "stride": (0, 0)}, "larger than its storage"),
+    ({"numel": 600}, "24 bytes, but 600 elements"),
+    ({"numel": 2**31 - 1}, "declared"),
+    ({"key": b"7"}, "no storage data/7"),
+    ({"key": b"../../etc/passwd"}, "no storage data/../../etc/passwd"),
+])
+def test_torchscript_reader_refuses_out_of_bounds_tensors(kwargs, message):
+    """Sizes and strides come from the file: every one is checked against the bytes there,
+    so a crafted file is refused instead of read past its buffer (which can segfault)."""
+    with pytest.raises(inception_weights.TorchScriptError, match=message):
+        inception_weights.read_torchscript(_torchscript_zip(_tensor_pickle(**kwargs)))
+
+
+def test_torchscript_reader_refuses_broken_archives(tmp_path):
+    with pytest.raises(inception_weights.TorchScriptError, match="not a readable zip"):
+        inception_weights.read_torchscript(b"PK\x03\x04 truncated")
+    good = _torchscript_zip(_tensor_pickle())
+    with pytest.raises(inception_weights.TorchScriptError, match="not a valid TorchScript"):
+        inception_weights.read_torchscript(_torchscript_zip(_tensor_pickle()[:-20]))
+    path = tmp_path / "x.pt"
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(inception_weights.TorchScriptError, match=str(path)):
+        inception_weights.read_torchscript(str(path))
+
+
 def test_tampered_weights_file_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path))
     target = tmp_path / "inception" / inception_weights.WEIGHTS_FILENAME
@@ -136,7 +191,13 @@ def test_weights_are_found_in_the_hub_mirror(tmp_path, monkeypatch):
     folder = tmp_path.joinpath("mirror", *inception_weights.INCEPTION_HUB_REPO.split("/"))
     folder.mkdir(parents=True)
     os.symlink(WEIGHTS, folder / inception_weights.WEIGHTS_FILENAME)
-    assert inception_weights.weights_path() == folder / inception_weights.WEIGHTS_FILENAME
+    # ganzoo.metrics does not know the zoo: the command line registers the zoo's lookup.
+    from ganzoo.cli.evaluation import zoo_weights_lookup
+
+    with pytest.raises(FileNotFoundError, match="fetch-inception"):
+        inception_weights.weights_path(lookups=[])
+    assert (inception_weights.weights_path(lookups=[zoo_weights_lookup])
+            == folder / inception_weights.WEIGHTS_FILENAME)
 
 
 def test_network_graph_has_the_reference_layout():
@@ -167,7 +228,7 @@ def cifar_images():
     tar = CIFAR10 / "test.tar"
     if not tar.exists():
         pytest.skip(f"CIFAR10 JPEG copy not found at {tar} (set GANZOO_CIFAR10_DIR)")
-    from ganzoo.metrics import image_files
+    from ganzoo.data import image_files
 
     return image_files.read_images(tar, limit=5)
 

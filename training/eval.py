@@ -53,7 +53,11 @@ def _generator_and_entry():
     if bool(FLAGS.model) == bool(FLAGS.generator_weights):
         raise app.UsageError("give exactly one of --model NAME or --generator_weights PATH")
     if FLAGS.model:
-        return FLAGS.model, None, None  # evaluate_zoo_model loads it and its manifest entry
+        import ganzoo
+        from ganzoo.zoo import manifest
+
+        # The zoo is resolved here: ganzoo.metrics does not depend on ganzoo.zoo.
+        return FLAGS.model, ganzoo.load(FLAGS.model), manifest.get_entry(FLAGS.model)
     if not FLAGS.architecture:
         raise app.UsageError("--generator_weights needs --architecture")
     from ganzoo.architectures import build_generator

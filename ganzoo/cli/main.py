@@ -1,13 +1,17 @@
 """Entry point of the `ganzoo` console script.
 
 Each subcommand module exposes `register(subparsers)`, adding its commands with a
-`func(args) -> int` default; this file only assembles them.
+`func(args) -> int` default; this file only assembles them, and turns the errors a user can fix
+(bad input, a missing or corrupt file, a full disk, an unsupported Keras backend) into one line
+on stderr and a non-zero exit status instead of a traceback.
 """
 import argparse
 import importlib
+import os
 import sys
 
 SUBCOMMAND_MODULES = ("ganzoo.cli.zoo", "ganzoo.cli.evaluation")
+SUPPORTED_BACKENDS = ("tensorflow", "jax")
 
 
 def build_parser():
@@ -30,7 +34,21 @@ def build_parser():
     return parser
 
 
+def unsupported_backend():
+    """The message for a KERAS_BACKEND ganzoo cannot run on, or None (read from the environment,
+    without importing Keras; a backend chosen in keras.json is caught when Keras loads)."""
+    backend = os.environ.get("KERAS_BACKEND", "").strip()
+    if backend and backend not in SUPPORTED_BACKENDS:
+        return (f"ganzoo supports the 'tensorflow' and 'jax' Keras backends; KERAS_BACKEND is "
+                f"{backend!r}. Set KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax.")
+    return None
+
+
 def main(argv=None):
+    problem = unsupported_backend()
+    if problem:
+        print(f"ganzoo: error: {problem}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -38,9 +56,14 @@ def main(argv=None):
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
+    except (ValueError, OSError, RuntimeError, ImportError) as error:
+        # ValueError: bad input or a corrupt file (DataError, StatsFileError, WeightsFileError...);
+        # OSError: missing files, a full disk (OutputError); ImportError: an unsupported backend.
         print(f"ganzoo {args.command}: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"ganzoo {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -11,8 +11,13 @@ seed; each batch goes through the Inception network once and feeds every request
 classifier for IS). Every number comes back with its protocol: N generated, N real, the real
 split, the resize, the network's hash.
 
-`evaluate_zoo_model(name)` is the paper's protocol for a zoo model (CIFAR10: 10k generated vs
-the 10k test images, 3 sample sets, mean and std), used by `ganzoo eval` and training/eval.py.
+`evaluate_zoo_model(name, generator=..., entry=...)` is the paper's protocol for a zoo model
+(CIFAR10: 10k generated vs the 10k test images, 3 sample sets, mean and std), used by
+`ganzoo eval` and training/eval.py. The caller loads the generator and its manifest entry
+(ganzoo.load, ganzoo.zoo.manifest): ganzoo.metrics does not depend on ganzoo.zoo.
+
+A `limit` on an image folder or tar, or on a features file, takes a seeded random subset (never
+the first N names: data sets are often sorted by class); the protocol records it.
 """
 import datetime
 import json
@@ -21,118 +26,16 @@ import pathlib
 
 import numpy as np
 
+from ganzoo.data.sources import CIFAR10_DIR_ENV
+from ganzoo.metrics.batches import iterate_batches, sample_seed  # noqa: F401 - public here too
+from ganzoo.utils.images import check_images
+
 METRICS = ("fid", "kid", "precision_recall", "ms_ssim", "swd", "inception_score")
 FEATURE_METRICS = ("fid", "kid", "precision_recall")
-CIFAR10_DIR_ENV = "GANZOO_CIFAR10_DIR"
 # The paper's protocol per dataset: generated images per set, and the real split compared with.
 PROTOCOLS = {
     "cifar10": {"num_generated": 10000, "real_split": "test", "num_real": 10000},
 }
-
-
-def _first_images(element):
-    """A dataset element may be images, (images, labels, ...) or {"image": ...}."""
-    if isinstance(element, dict):
-        for key in ("image", "images", "x"):
-            if key in element:
-                return element[key]
-        raise ValueError(f"dataset elements are dicts without an 'image' key: {sorted(element)}")
-    if isinstance(element, (tuple, list)) and not isinstance(element, np.ndarray):
-        return element[0]
-    return element
-
-
-def sample_seed(seed, index):
-    """The seed of the index-th chunk of a sample set: independent streams per (seed, index)."""
-    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0] & 0x7FFFFFFF)
-
-
-def iterate_batches(source, batch_size=50, limit=None, progress=False, desc=None, seed=0):
-    """Yield numpy batches (n, H, W, C) from any image source, at most `limit` images in all.
-
-    source:
-      - a path (str / os.PathLike): an image folder or a tar of images (sorted names, uint8);
-      - a numpy array (N, H, W, C);
-      - a generator model: any object with `.sample(n, seed=..., batch_size=...)` (needs
-        `limit`; chunk i is sampled with seed `sample_seed(seed, i)`, so a fixed seed gives a
-        fixed sample set);
-      - a callable `fn(n) -> n images` (needs `limit`);
-      - a tf.data.Dataset, or any iterable of batches (or of single images); elements may be
-        (images, labels) tuples or {"image": ...} dicts.
-    """
-    from ganzoo.metrics import image_files
-
-    if limit is not None:
-        limit = int(limit)
-        if limit <= 0:
-            raise ValueError(f"limit must be positive, got {limit}")
-    if isinstance(source, (str, os.PathLike)):
-        total = image_files.count_images(source, limit)
-        batches = image_files.iter_image_batches(source, batch_size, limit)
-        yield from _progress_batches(batches, total, desc or str(source), progress)
-        return
-    if isinstance(source, np.ndarray):
-        array = np.asarray(source)
-        total = len(array) if limit is None else min(limit, len(array))
-        gen = (array[i:min(i + batch_size, total)] for i in range(0, total, batch_size))
-        yield from _progress_batches(gen, total, desc or "images", progress)
-        return
-    if hasattr(source, "sample") or callable(source) and not hasattr(source, "__iter__"):
-        if limit is None:
-            raise ValueError("sampling from a generator needs the number of images (limit)")
-        sample = source.sample if hasattr(source, "sample") else None
-
-        def chunks():
-            for index, start in enumerate(range(0, limit, batch_size)):
-                n = min(batch_size, limit - start)
-                if sample is not None:
-                    batch = sample(n, seed=sample_seed(seed, index), batch_size=batch_size)
-                else:
-                    batch = source(n)
-                batch = np.asarray(batch)
-                if len(batch) != n:
-                    raise ValueError(f"the generator returned {len(batch)} images, asked for {n}")
-                yield batch
-
-        yield from _progress_batches(chunks(), limit, desc or "samples", progress)
-        return
-    iterable = source.as_numpy_iterator() if hasattr(source, "as_numpy_iterator") else source
-    yield from _progress_batches(_rebatch(iterable, batch_size, limit), limit,
-                                 desc or "images", progress)
-
-
-def _rebatch(iterable, batch_size, limit):
-    """Normalise an iterable of batches or single images to batches, stopping at limit."""
-    taken, pending = 0, []
-    for element in iterable:
-        images = np.asarray(_first_images(element))
-        if images.ndim == 3:
-            images = images[None]
-        if limit is not None and taken + len(images) > limit:
-            images = images[: limit - taken]
-        pending.append(images)
-        taken += len(images)
-        if sum(len(p) for p in pending) >= batch_size:
-            yield np.concatenate(pending)
-            pending = []
-        if limit is not None and taken >= limit:
-            break
-    if pending:
-        yield np.concatenate(pending)
-    if limit is not None and taken < limit:
-        raise ValueError(f"the image source ran out after {taken} images; {limit} were asked for")
-
-
-def _progress_batches(batches, total, desc, enabled):
-    if not enabled:
-        yield from batches
-        return
-    from tqdm.auto import tqdm
-
-    with tqdm(total=total, desc=desc, unit="img") as bar:
-        for batch in batches:
-            yield batch
-            bar.update(len(batch))
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,8 +55,6 @@ class _Pass:
         self.shape = None
 
     def update(self, batch, value_range):
-        from ganzoo.metrics.inception import check_images
-
         images = check_images(batch, value_range)  # float32 in [0, 255]
         if self.shape is None:
             self.shape = images.shape[1:]
@@ -217,7 +118,7 @@ class Evaluator:
         """Stream one image set through everything the metrics need."""
         collected = _Pass(self, keep_images)
         for batch in iterate_batches(source, self.batch_size, limit, self.progress, desc,
-                                     self.seed if seed is None else seed):
+                                     self.seed if seed is None else seed, subset_seed=self.seed):
             collected.update(batch, value_range)
         if collected.n == 0:
             raise ValueError(f"{desc}: the source gave no images")
@@ -242,15 +143,22 @@ class Evaluator:
         if isinstance(real, (str, os.PathLike)) and str(real).endswith(".npy"):
             if "swd" in self.metrics:
                 raise ValueError("SWD needs real images, not features")
-            feats = np.load(real)
-            feats = feats[:num_real] if num_real else feats
-            return {"features": feats, "n": len(feats), "source": str(real)}
+            feats, protocol = fid.load_features(real, limit=num_real, seed=self.seed)
+            return {"features": feats, "n": len(feats), "source": str(real),
+                    "subset": protocol.get("row_subset")}
         needs_real = self.needs_features or "swd" in self.metrics
         if not needs_real:
             return {"n": 0, "source": None}
         collected = self.run_pass(real, num_real, value_range, "real images")
-        return {"features": collected.feature_array(), "swd": collected.swd, "n": collected.n,
-                "source": str(real) if isinstance(real, (str, os.PathLike)) else type(real).__name__}
+        reference = {"features": collected.feature_array(), "swd": collected.swd,
+                     "n": collected.n, "source": type(real).__name__}
+        if isinstance(real, (str, os.PathLike)):
+            from ganzoo.data.image_files import list_images, subset_protocol
+
+            reference["source"] = str(real)
+            reference["subset"] = subset_protocol(len(list_images(real)), num_real,
+                                                  self.seed)["subset"]
+        return reference
 
     def evaluate(self, generated, real=None, num_generated=None, num_real=None,
                  generated_range=(0, 1), real_range=(0, 255), seed=None, reference=None):
@@ -301,6 +209,8 @@ class Evaluator:
         out = {"n_generated": gen.n, "n_real": reference.get("n", 0),
                "real": reference.get("source"), "seed": seed, "batch_size": self.batch_size,
                "image_shape": list(gen.shape)}
+        if reference.get("subset"):
+            out["real_subset"] = reference["subset"]
         if self.needs_features:
             out.update(self.network.protocol)
         out["resize"] = PREPROCESSING
@@ -338,16 +248,18 @@ def format_result(result):
 
 
 def cifar10_dir():
-    """$GANZOO_CIFAR10_DIR, else ../shared/data/cifar10-jpeg beside the checkout."""
-    if os.environ.get(CIFAR10_DIR_ENV):
-        return pathlib.Path(os.environ[CIFAR10_DIR_ENV])
-    return pathlib.Path(__file__).resolve().parents[3] / "shared" / "data" / "cifar10-jpeg"
+    """The CIFAR10 JPEG folder: ganzoo.data.default_cifar10_dir() ($GANZOO_CIFAR10_DIR, else
+    ../shared/data/cifar10-jpeg beside the checkout)."""
+    from ganzoo.data.sources import default_cifar10_dir
+
+    return pathlib.Path(default_cifar10_dir())
 
 
 def reference_features(dataset="cifar10", split="test", network=None, batch_size=50,
                        progress=True):
     """Inception features of a dataset split, cached in cache_dir("fid_stats")."""
     from ganzoo.cache import cache_dir
+    from ganzoo.metrics import fid
 
     if dataset != "cifar10":
         raise ValueError(
@@ -368,9 +280,7 @@ def reference_features(dataset="cifar10", split="test", network=None, batch_size
 
         network = inception.default_network(batch_size)
     feats = network.features(str(source), progress=progress)
-    tmp = path.with_name(path.name + ".partial.npy")
-    np.save(tmp, feats)
-    os.replace(tmp, path)
+    fid.save_features(path, feats, {"source": str(source), **network.protocol})
     return path
 
 
@@ -380,23 +290,23 @@ def evaluate_zoo_model(name, metrics=("fid", "kid"), num_samples=None, sample_se
     """The paper's protocol for a zoo model: `sample_sets` sets of generated images against the
     real reference; the mean and std of every metric over the sets, and each set's values.
 
-    generator / entry: a generator and manifest entry to use instead of ganzoo.load(name) and
-    the manifest (for models that are not published yet).
+    generator: the model to sample (anything with `.sample(n, seed=..., batch_size=...)`), e.g.
+    ganzoo.load(name). entry: its manifest entry (a dict with "dataset" and optionally "paper"),
+    e.g. ganzoo.zoo.manifest.get_entry(name). Both are required: the caller resolves the zoo.
     """
-    if entry is None:
-        from ganzoo.zoo import manifest
-
-        entry = manifest.get_entry(name)
-    if generator is None:
-        import ganzoo
-
-        generator = ganzoo.load(name)
+    if generator is None or entry is None:
+        raise ValueError(
+            f"evaluate_zoo_model({name!r}) needs generator= and entry=: load them with "
+            f"ganzoo.load({name!r}) and ganzoo.zoo.manifest.get_entry({name!r}) (`ganzoo eval "
+            f"{name}` does this), or pass your own generator and {{'dataset': ...}}."
+        )
     dataset = entry.get("dataset")
     protocol = PROTOCOLS.get(dataset, {})
     num_generated = int(num_samples or protocol.get("num_generated", 10000))
     evaluator = Evaluator(metrics, network=network, batch_size=batch_size, seed=seed,
                           progress=progress, min_samples=min_samples)
-    if real is None:
+    protocol_reference = real is None
+    if protocol_reference:
         real = reference_features(dataset, protocol.get("real_split", "test"), evaluator.network,
                                   batch_size, progress)
     num_real = num_samples or protocol.get("num_real")
@@ -418,7 +328,7 @@ def evaluate_zoo_model(name, metrics=("fid", "kid"), num_samples=None, sample_se
         "sample_sets": [r["metrics"] for r in runs],
         "protocol": {**runs[0]["protocol"], "seed": seed, "sample_sets": int(sample_sets),
                      "seeds": [seed + i for i in range(int(sample_sets))],
-                     "real_split": protocol.get("real_split") if real is None else None},
+                     "real_split": protocol.get("real_split") if protocol_reference else None},
         "paper": entry.get("paper", {}),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -439,7 +349,8 @@ def format_record(record):
 
 
 def write_record(record, path):
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return path
+    """Write a JSON record atomically (a full disk or a bad path gives a clear OSError)."""
+    from ganzoo.utils.files import write_text
+
+    write_text(path, json.dumps(record, indent=2) + "\n", what="evaluation record")
+    return pathlib.Path(path)

