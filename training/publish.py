@@ -63,6 +63,8 @@ def publish(config, checkpoint, *, metrics=(), status=None, name=None, dataset_n
 
     if repo_id is not None:
         hub.check_repo_id(repo_id, "--repo_id")
+    if token and not dry_run and not (repo_id or config):
+        raise ValueError("--token uploads the preset: give --repo_id owner/name (or --dry_run).")
     if config:
         entry = manifest.get_entry(config, manifest_path)
         repo_id = repo_id or entry["hub"]["repo_id"]
@@ -93,8 +95,6 @@ def publish(config, checkpoint, *, metrics=(), status=None, name=None, dataset_n
         return out_dir, records, None
     revision = None
     if token:
-        if not repo_id:
-            raise ValueError("--token uploads the preset: give --repo_id owner/name.")
         revision = publishing.upload(out_dir, repo_id, token, endpoint=endpoint, private=private,
                                      commit_message=f"Publish {summary['name']} ({summary['status']}, "
                                                     f"{summary['d_steps']} D steps)")

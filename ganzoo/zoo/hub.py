@@ -81,10 +81,10 @@ def check_file(path, expected):
     """None when `path` matches expected {"sha256", "size"}, else a sentence saying how it differs."""
     size = os.path.getsize(path)
     if expected.get("size") is not None and size != expected["size"]:
-        return f"it has {size} bytes, the manifest says {expected['size']} (truncated or replaced)"
+        return f"it has {size} bytes, expected {expected['size']} (truncated or replaced)"
     actual = sha256_file(path)
     if actual != expected["sha256"]:
-        return f"its sha256 is {actual}, the manifest says {expected['sha256']} (corrupt or tampered)"
+        return f"its sha256 is {actual}, expected {expected['sha256']} (corrupt or tampered)"
     return None
 
 
@@ -485,14 +485,14 @@ def _stream_into_cache(repo_id, filename, *, revision, commit, location, headers
         if expected is not None:
             problem = None
             if expected.get("size") is not None and received != expected["size"]:
-                problem = f"it has {received} bytes, the manifest says {expected['size']}"
+                problem = f"it has {received} bytes, expected {expected['size']}"
             elif actual != expected["sha256"]:
-                problem = f"its sha256 is {actual}, the manifest says {expected['sha256']} (corrupt or tampered)"
+                problem = f"its sha256 is {actual}, expected {expected['sha256']} (corrupt or tampered)"
             if problem:
                 raise IntegrityError(
                     f"Refused {filename} downloaded from {repo_id}@{revision}: {problem}. The file was removed "
-                    f"from the cache and not loaded. The Hub copy differs from what the manifest recorded at "
-                    f"publication: report it, or republish the model with training/publish.py.")
+                    f"from the cache and not loaded. The Hub copy differs from the hash recorded at publication "
+                    f"(the manifest's, or the one you passed): report it, or republish the model.")
         blob = blobs / actual
         os.replace(temporary, blob)
     finally:

@@ -45,7 +45,7 @@ LAYOUT = (README, CONFIG, METADATA, GENERATOR_WEIGHTS, GENERATOR_KERAS, DISCRIMI
 HASHED = (GENERATOR_WEIGHTS, GENERATOR_KERAS, DISCRIMINATOR_WEIGHTS, SAMPLES)  # listed in metadata.json
 STATUSES = ("published", "partial", "custom")  # zoo entry at its full steps, zoo entry cut short, own model
 FLOAT16_MAX = float(np.finfo(np.float16).max)
-_BUILD_KEYS = ("architecture", "resolution", "normalization", "loss", "penalty", "penalty_weight",
+BUILD_KEYS = ("architecture", "resolution", "normalization", "loss", "penalty", "penalty_weight",
                "disc_iters", "g_lr", "d_lr", "beta1", "beta2", "z_dim", "ema_decay", "ema_start_step")
 
 
@@ -218,7 +218,7 @@ def is_preset_folder(folder):
     return isinstance(metadata, dict) and metadata.get("format") == FORMAT
 
 
-def _check_target(out_dir):
+def check_target(out_dir):
     """None (absent), "empty" or "preset"; raises PresetError for anything ganzoo did not write."""
     if not out_dir.exists() and not out_dir.is_symlink():
         return None
@@ -252,7 +252,7 @@ def _install(stage, out_dir, kind):
     old.rmdir()
     os.rename(out_dir, old)
     os.rename(stage, out_dir)
-    for name in LAYOUT:  # only the files of a preset (checked by _check_target)
+    for name in LAYOUT:  # only the files of a preset (checked by check_target)
         try:
             (old / name).unlink()
         except FileNotFoundError:
@@ -286,7 +286,7 @@ def save_preset(gan, out_dir, *, name, dataset, recipe, title=None, status="cust
     if status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {status!r}.")
     out_dir = pathlib.Path(out_dir)
-    kind = _check_target(out_dir)
+    kind = check_target(out_dir)
     has_ema = getattr(gan, "ema_generator", None) is not None
     inference = inference or choose_inference_generator(has_ema)
     generator = inference_model(gan, inference)
@@ -426,7 +426,7 @@ def local_files(folder, sha256=None):
         if expected is not None:
             problem = hub.check_file(path, expected)
             if problem:
-                raise hub.IntegrityError(f"Refused {path}: {problem.replace('the manifest', 'its metadata.json')}. "
+                raise hub.IntegrityError(f"Refused {path}: {problem} (from {'sha256=' if sha256 and filename in sha256 else 'metadata.json'}). "
                                          f"The file is corrupt or was changed after the preset was written.")
         return str(path)
 
@@ -492,7 +492,7 @@ def load_preset(files, *, with_discriminator=False, source=None, verified="sha25
         if (training["architecture"], int(training["resolution"]), int(training.get("z_dim", z_dim))) != (
                 architecture, resolution, z_dim):
             raise PresetError(f"{CONFIG} of {where}: the generator config and training disagree; write it again.")
-        gan = ganzoo.build_gan(**{k: training[k] for k in _BUILD_KEYS if k in training})
+        gan = ganzoo.build_gan(**{k: training[k] for k in BUILD_KEYS if k in training})
         _load_weights(gan.generator, files(GENERATOR_WEIGHTS), "generator", where)
         if gan.ema_generator is not None:
             gan.ema_generator.set_weights(gan.generator.get_weights())

@@ -213,7 +213,7 @@ def load_run(run_dir):
                                f"tell which data the weights learnt from; publish a run on one data set.")
     if not dataset:
         raise PublishError(f"Neither {checkpoint} nor {config_path} records the data set of the run.")
-    gan = ganzoo.build_gan(**{k: v for k, v in hyper.items() if k not in ("seed",)})
+    gan = ganzoo.build_gan(**{k: v for k, v in hyper.items() if k in preset.BUILD_KEYS})
     try:
         gan.load_weights(str(checkpoint))
     except Exception as error:  # noqa: BLE001 - keras raises several types on mismatch
@@ -402,8 +402,9 @@ def publish_run(run_dir, out_dir, *, config=None, name=None, status=None, metric
     "published" or "partial"). Without it the preset is the user's own model ("custom"), named
     `name` (default: the run folder's name). metrics: --metrics values (see read_eval_records).
     """
-    gan, run = load_run(run_dir)
+    preset.check_target(pathlib.Path(out_dir))  # before any work: never write over what ganzoo did not write
     entry = manifest.get_entry(config, manifest_path) if config else None
+    gan, run = load_run(run_dir)
     evals = read_eval_records(metrics, run)
     zoo_dataset = entry["dataset"] if entry else None
     for record in evals.values():
