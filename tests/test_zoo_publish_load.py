@@ -331,6 +331,20 @@ def test_a_local_preset_checks_its_files(env, published, tmp_path):
         load(str(tmp_path / "nowhere" / "x"), progress=False)
 
 
+def test_a_preset_config_builds_only_ganzoo_generators(env, published, tmp_path):
+    folder = tmp_path / "edited"
+    shutil.copytree(published.out_dir, folder)
+    original = json.loads((folder / "config.json").read_text())
+    for change, needle in (
+        ({"registered_name": "builtins>eval", "module": "builtins", "class_name": "eval"}, "is not one of ganzoo's"),
+        ({"config": dict(original["config"], resolution=100_000)}, "asks for resolution 100000"),
+        ({"format": "something-else"}, "is not a ganzoo preset file"),
+    ):
+        (folder / "config.json").write_text(json.dumps(dict(original, **change)))
+        with pytest.raises(preset.PresetError, match=needle):
+            load(str(folder), progress=False)
+
+
 def test_cli_sample_and_fetch(env, trained, published, tmp_path, capsys):
     out = tmp_path / "samples.npz"
     assert cli(["sample", NAME, "--num", "3", "--seed", "5", "--batch-size", "2", "--out", str(out),

@@ -45,6 +45,7 @@ LAYOUT = (README, CONFIG, METADATA, GENERATOR_WEIGHTS, GENERATOR_KERAS, DISCRIMI
 HASHED = (GENERATOR_WEIGHTS, GENERATOR_KERAS, DISCRIMINATOR_WEIGHTS, SAMPLES)  # listed in metadata.json
 STATUSES = ("published", "partial", "custom")  # zoo entry at its full steps, zoo entry cut short, own model
 FLOAT16_MAX = float(np.finfo(np.float16).max)
+MAX_RESOLUTION, MAX_Z_DIM = 1024, 4096  # bounds on what a preset's config.json may ask ganzoo to build
 BUILD_KEYS = ("architecture", "resolution", "normalization", "loss", "penalty", "penalty_weight",
                "disc_iters", "g_lr", "d_lr", "beta1", "beta2", "z_dim", "ema_decay", "ema_start_step")
 
@@ -484,6 +485,9 @@ def load_preset(files, *, with_discriminator=False, source=None, verified="sha25
         resolution, z_dim = int(gconfig["resolution"]), int(gconfig["z_dim"])
     except (KeyError, TypeError, ValueError) as error:
         raise PresetError(f"{CONFIG} of {where} has no usable generator config ({error}).") from None
+    if not (8 <= resolution <= MAX_RESOLUTION and 1 <= z_dim <= MAX_Z_DIM):
+        raise PresetError(f"{CONFIG} of {where} asks for resolution {resolution} and z_dim {z_dim}; ganzoo builds "
+                          f"8..{MAX_RESOLUTION} and 1..{MAX_Z_DIM} (the paper's models are 32 or 128, z_dim 128).")
     training = dict(config.get("training") or {})
     if with_discriminator:
         missing = [k for k in ("architecture", "resolution", "normalization", "loss") if k not in training]
