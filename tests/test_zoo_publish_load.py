@@ -529,3 +529,16 @@ def test_metrics_from_evaluation_records():
         publishing.normalize_metrics({"fid": 12.0})
     with pytest.raises(ValueError, match="no finite numeric value"):
         publishing.normalize_metrics({"fid": float("nan"), "protocol": "x"})
+
+
+def test_the_fid_curve_of_a_resumed_run(tmp_path):
+    path = tmp_path / "fid.jsonl"
+    assert publishing.read_fid_curve(path) == []
+    path.write_text('{"d_step": 4, "fid": 3.0}\n{"d_step": 2, "fid": 5.0}\n{"d_step": 4, "fid": 2.5, "fid_raw": 2.7}\n')
+    assert publishing.read_fid_curve(path) == [{"d_step": 2, "fid": 5.0}, {"d_step": 4, "fid": 2.5, "fid_raw": 2.7}]
+    path.write_text('{"d_step": 4, "fid": 3.0}\nnot json\n')
+    with pytest.raises(publishing.PublishError, match="line 2: not a FID record"):
+        publishing.read_fid_curve(path)
+    path.write_text('{"d_step": 4, "fid": "n/a"}\n')
+    with pytest.raises(publishing.PublishError, match="no numeric 'fid'"):
+        publishing.read_fid_curve(path)

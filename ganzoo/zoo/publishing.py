@@ -163,23 +163,21 @@ def newest_checkpoint(run_dir):
 
 
 def read_fid_curve(path):
-    """The records of a run's fid.jsonl (one JSON object per line), oldest first; [] if absent."""
+    """The records of a run's fid.jsonl, by D step ([] when there is none), read with
+    ganzoo.figures.read_fid_records (a resumed run's later measurement of a step wins)."""
+    from ganzoo.figures import read_fid_records
+
     path = pathlib.Path(path)
-    if not path.is_file():
+    if not path.is_file() or not path.read_text(encoding="utf-8").strip():
         return []
-    curve = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            raise PublishError(f"{path} line {number} is not JSON: {line[:80]!r}. Fix or remove the line.") from None
-        if not isinstance(record, dict) or not isinstance(record.get("d_step"), int) or not isinstance(
-                record.get("fid"), (int, float)):
-            raise PublishError(f"{path} line {number} lacks d_step/fid: {line[:80]!r}.")
-        curve.append(record)
-    return sorted(curve, key=lambda r: r["d_step"])
+    try:
+        curve = read_fid_records(str(path))
+    except ValueError as error:
+        raise PublishError(f"{error} Fix or remove the line.") from None
+    bad = [r.get("d_step") for r in curve if not isinstance(r.get("fid"), (int, float))]
+    if bad:
+        raise PublishError(f"{path}: the records of D steps {bad[:5]} have no numeric 'fid'.")
+    return curve
 
 
 def load_run(run_dir):
