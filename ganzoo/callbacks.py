@@ -256,21 +256,12 @@ class FID(StepCallback):
         self.history = []
 
     def _measure(self, d_step):
-        start = time.perf_counter()
-        values = {"fid": float(self.fid_fn(self.model))}
-        if getattr(self.model, "ema_generator", None) is not None:
-            values["fid_raw"] = float(self.fid_fn(self.model.generator))
-        seconds = time.perf_counter() - start
+        values = measure_fid(self.model, self.fid_fn, d_step, self.record_path, self.protocol)
         self.history.append((d_step, values["fid"]))
-        for name, value in values.items():
-            if self.logger is not None:
-                self.logger.scalar(name, value, d_step)
-        if self.record_path:
-            record = dict(d_step=int(d_step), **values, seconds=round(seconds, 1), **self.protocol)
-            with open(self.record_path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-        shown = ", ".join(f"{name} {value:.3f}" for name, value in values.items())
-        print(f"\nstep {d_step}: {shown} ({seconds:.0f} s)", flush=True)
+        if self.logger is not None:
+            for name in ("fid", "fid_raw"):
+                if name in values:
+                    self.logger.scalar(name, values[name], d_step)
 
     def on_d_step(self, d_step, logs):
         if self.crossed(d_step, self.every) and not self.run_failed:
@@ -281,6 +272,32 @@ class FID(StepCallback):
             return
         if not (self.history and self.history[-1][0] == self.d_step):
             self._measure(self.d_step)
+
+
+def measure_fid(gan, fid_fn, d_step, record_path=None, protocol=None):
+    """FID of a GAN's inference generator ("fid") and, with an EMA, of its raw one ("fid_raw").
+
+    Printed, and appended as one JSON line to `record_path` (a run's fid.jsonl) with the
+    protocol. Used during training (the FID callback) and afterwards (training/fid_curve.py).
+    """
+    start = time.perf_counter()
+    values = {"fid": float(fid_fn(gan))}
+    if getattr(gan, "ema_generator", None) is not None:
+        values["fid_raw"] = float(fid_fn(gan.generator))
+    values["seconds"] = round(time.perf_counter() - start, 1)
+    if record_path:
+        record = dict(d_step=int(d_step), **values, **dict(protocol or {}))
+        with open(record_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in values.items() if k != "seconds")
+    print(f"\nstep {d_step}: {shown} ({values['seconds']:.0f} s)", flush=True)
+    return values
+
+
+def fid_reference_key(dataset, split, count, seed, resolution):
+    """What names a FID reference set (the cache key of make_fid_fn)."""
+    return {"dataset": dataset, "split": split, "count": int(count), "seed": int(seed),
+            "resolution": resolution}
 
 
 def make_fid_fn(reference_images, num_samples=5000, seed=0, batch_size=50, cache_path=None,

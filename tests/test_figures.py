@@ -47,3 +47,39 @@ def test_plot_writes_a_png_and_the_script_runs(tmp_path):
     missing = subprocess.run([sys.executable, "training/plot_fid.py", "--run_dir", str(tmp_path / "x")],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "--fid_every" in missing.stderr
+
+
+@pytest.mark.slow
+def test_fid_curve_measures_kept_checkpoints_once(tmp_path, monkeypatch):
+    """training/fid_curve.py on a real tiny run: one record per checkpoint, none twice."""
+    import os
+
+    import numpy as np
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    train = [sys.executable, "training/train.py", "--architecture", "sndcgan", "--dataset",
+             "synthetic:64", "--resolution", "8", "--steps", "4", "--batch_size", "4",
+             "--checkpoint_every", "2", "--keep_checkpoints", "10", "--num_samples", "0",
+             "--noprogress", "--ema_decay", "0.9", "--model_dir", str(tmp_path / "run")]
+    result = subprocess.run(train, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # A stand-in feature network keeps this fast; the real one is the evaluator's.
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    (stub / "sitecustomize.py").write_text(
+        "import numpy as np\n"
+        "from ganzoo.metrics import inception\n"
+        "class _Mean:\n"
+        "    def features(self, images):\n"
+        "        return np.asarray(images, np.float64).mean(axis=(1, 2))\n"
+        "inception.default_network = lambda batch_size=50: _Mean()\n")
+    env["PYTHONPATH"] = os.pathsep.join([str(stub), env.get("PYTHONPATH", "")])
+    curve = [sys.executable, "training/fid_curve.py", "--run_dir", str(tmp_path / "run"),
+             "--every", "2", "--samples", "16", "--split", "train"]
+    result = subprocess.run(curve, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = read_fid_records(tmp_path / "run" / "fid.jsonl")
+    assert [r["d_step"] for r in records] == [2, 4]
+    assert all(np.isfinite(r["fid"]) and np.isfinite(r["fid_raw"]) for r in records)
+    again = subprocess.run(curve, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "nothing to measure" in again.stdout

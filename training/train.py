@@ -27,7 +27,7 @@ HYPER_PARAMETERS = (
 )
 DEFAULTS = {
     "normalization": "spectral", "loss": "ns", "penalty": "none", "penalty_weight": None,
-    "disc_iters": 1, "g_lr": 2e-4, "d_lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 64,
+    "disc_iters": 1, "g_lr": 2e-4, "d_lr": None, "beta1": 0.5, "beta2": 0.999, "batch_size": 64,
     "steps": 200000, "z_dim": 128, "ema_decay": None, "ema_start_step": 0, "resolution": None,
 }
 # The data set of a manifest entry -> the --dataset value that reads it.
@@ -40,6 +40,8 @@ MANIFEST_DATASETS = {
 CROP_OR_PAD_DATASETS = ("lsun_bedroom",)
 # Hyper-parameters that may differ on --resume (a longer run); the others must match.
 RESUMABLE_CHANGES = ("steps",)
+# FID fits a 2048x2048 covariance to Inception pool_3 features: it needs at least 2049 images.
+FID_FEATURES = 2048
 
 FLAGS = flags.FlagValues()
 
@@ -65,7 +67,8 @@ def _define_flags(fv):
     f.DEFINE_float("lr", None, "Learning rate of both networks (or --g_lr and --d_lr).",
                    flag_values=fv)
     f.DEFINE_float("g_lr", None, "Generator learning rate (default 2e-4).", flag_values=fv)
-    f.DEFINE_float("d_lr", None, "Discriminator learning rate (default 2e-4).", flag_values=fv)
+    f.DEFINE_float("d_lr", None, "Discriminator learning rate (default: the config's, else "
+                   "--g_lr, as ganzoo.build_gan).", flag_values=fv)
     f.DEFINE_float("beta1", None, "Adam beta1 (default 0.5).", flag_values=fv)
     f.DEFINE_float("beta2", None, "Adam beta2 (default 0.999).", flag_values=fv)
     f.DEFINE_integer("disc_iters", None, "Discriminator updates per generator update (1 or 5 "
@@ -103,7 +106,8 @@ def _define_flags(fv):
     f.DEFINE_integer("log_every", 100, "TensorBoard scalars every N D steps.", flag_values=fv)
     f.DEFINE_integer("fid_every", 0, "FID every N D steps (0: off). Needs ganzoo.metrics and the "
                      "Inception weights (`ganzoo fetch-inception`).", flag_values=fv)
-    f.DEFINE_integer("fid_samples", 5000, "Generated and reference images per FID.",
+    f.DEFINE_integer("fid_samples", 5000, "Generated and reference images per FID (at least "
+                     f"{FID_FEATURES + 1}: FID fits a {FID_FEATURES}x{FID_FEATURES} covariance).",
                      flag_values=fv)
     f.DEFINE_string("fid_split", "test", "Split of the data set used as the FID reference.",
                     flag_values=fv)
@@ -158,6 +162,9 @@ def resolve_settings():
                          "Give --lr alone, or --g_lr and --d_lr.")
     if not FLAGS.model_dir:
         raise UsageError("--model_dir is required: the folder for checkpoints, samples and logs.")
+    if os.path.exists(FLAGS.model_dir) and not os.path.isdir(FLAGS.model_dir):
+        raise UsageError(f"--model_dir {FLAGS.model_dir} is a file, not a folder. Give the path "
+                         "of a run folder (new, or one that train.py wrote).")
 
     settings = dict(DEFAULTS)
     dataset, resize, crop_or_pad = "cifar10", False, False
@@ -186,7 +193,10 @@ def resolve_settings():
                     f"--{name} {explicit[name]} conflicts with --init_from {FLAGS.init_from}, "
                     f"whose networks have {name} {settings.get(name)}. Drop --{name}."
                 )
+    base = dict(settings)  # the config's (or the defaults') values, before the flags
     settings.update(explicit)
+    if settings["d_lr"] is None:  # as ganzoo.build_gan: D's learning rate defaults to G's
+        settings["d_lr"] = settings["g_lr"]
     if _given("dataset"):
         dataset = FLAGS.dataset
     if FLAGS.resize is not None:
@@ -202,6 +212,14 @@ def resolve_settings():
     elif settings["penalty_weight"] is None:
         raise UsageError(f"--penalty {penalty} needs --penalty_weight (the paper's best settings "
                          "use 1 or 10 for wgan_gp).")
+    elif "penalty_weight" not in explicit and base["penalty"] != penalty:
+        raise UsageError(
+            f"--penalty {penalty} needs --penalty_weight: the penalty_weight "
+            f"{base['penalty_weight']} of {base_name} belongs to its penalty "
+            f"{base['penalty']}. Pass --penalty_weight (the paper's best settings use 1 or 10 "
+            "for wgan_gp).")
+    if settings["penalty_weight"] < 0:
+        raise UsageError(f"--penalty_weight must be >= 0; got {settings['penalty_weight']}.")
     for name in ("disc_iters", "steps", "batch_size", "z_dim"):
         if settings[name] is not None and int(settings[name]) < 1:
             raise UsageError(f"--{name} must be positive; got {settings[name]}.")
@@ -214,6 +232,25 @@ def resolve_settings():
     for name in ("checkpoint_every", "keep_checkpoints", "log_every"):
         if FLAGS[name].value < 1:
             raise UsageError(f"--{name} must be at least 1; got {FLAGS[name].value}.")
+    for name, meaning in (("sample_every", "0: one grid at the end only"),
+                          ("num_samples", "0: no sample grids"), ("fid_every", "0: no FID")):
+        if FLAGS[name].value < 0:
+            raise UsageError(f"--{name} must be 0 or more ({meaning}); got {FLAGS[name].value}.")
+    if FLAGS.fid_every and FLAGS.fid_samples <= FID_FEATURES:
+        raise UsageError(
+            f"--fid_samples {FLAGS.fid_samples} is too few: FID fits a {FID_FEATURES}x"
+            f"{FID_FEATURES} covariance to Inception features and needs at least "
+            f"{FID_FEATURES + 1} images (the paper's protocol uses 10,000; the default is 5000). "
+            "Raise --fid_samples, or pass --fid_every 0 and measure FID later with "
+            "training/eval.py.")
+    if settings["resolution"] is not None and int(settings["resolution"]) < 1:
+        raise UsageError(f"--resolution must be positive; got {settings['resolution']}.")
+    if settings["ema_decay"] is not None and not 0.0 < settings["ema_decay"] < 1.0:
+        raise UsageError(f"--ema_decay must be in (0, 1); got {settings['ema_decay']}.")
+    if settings.get("ema_start_step") is not None and settings["ema_start_step"] < 0:
+        raise UsageError(f"--ema_start_step must be 0 or more; got {settings['ema_start_step']}.")
+    if FLAGS.num_devices is not None and FLAGS.num_devices < 1:
+        raise UsageError(f"--num_devices must be at least 1; got {FLAGS.num_devices}.")
     if FLAGS.num_devices is not None and FLAGS.distribute != "data_parallel":
         raise UsageError("--num_devices needs --distribute data_parallel.")
     return {
@@ -284,33 +321,118 @@ def _copy_weights(target, source):
     target.set_weights(source.get_weights())
 
 
+def _check_networks(hyper, where=None):
+    """Refuse an architecture/resolution/normalisation the networks cannot be built with,
+    before any data is loaded or model built."""
+    from ganzoo.architectures import ARCHITECTURES, sndcgan
+
+    architecture, resolution = hyper["architecture"], int(hyper["resolution"])
+    generator_cls = ARCHITECTURES[architecture][0]
+    what = where or f"--resolution {resolution}"
+    fixed = getattr(generator_cls, "RESOLUTION", None)
+    if fixed is not None and resolution != fixed:
+        raise UsageError(f"{what}: --architecture {architecture} is defined for {fixed}x{fixed} "
+                         f"images only. Pass --resolution {fixed} (with --resize for other data), "
+                         "or use sndcgan, which takes any multiple of 8.")
+    if architecture == "sndcgan":
+        try:
+            sndcgan._check_resolution(resolution)
+        except ValueError as error:
+            raise UsageError(f"{what}: {error} Pass such a --resolution (with --resize for data "
+                             "of another size).") from None
+        if hyper["normalization"] not in sndcgan.SNDCGAN_D_NORMALIZATIONS:
+            raise UsageError(
+                f"--normalization {hyper['normalization']}: the paper's SNDCGAN discriminator "
+                f"takes {' or '.join(sndcgan.SNDCGAN_D_NORMALIZATIONS)} only. Use one of those, "
+                "or --architecture resnet_cifar/resnet19 for batch or layer norm.")
+
+
+def _final_weights(gan, model_dir):
+    """Inference weights, laid out as the zoo publishes them, each written atomically:
+    generator.weights.h5 is the inference generator (the EMA average when there is one; the
+    raw G is then kept beside it as generator_raw.weights.h5)."""
+    from ganzoo.checkpoint import save_weights_atomically
+
+    written = []
+    if gan.ema_generator is not None:
+        parts = (("generator", gan.ema_generator), ("generator_raw", gan.generator))
+    else:
+        parts = (("generator", gan.generator),)
+    for name, model in parts + (("discriminator", gan.discriminator),):
+        written.append(save_weights_atomically(model, os.path.join(model_dir, f"{name}.weights.h5")))
+    return written
+
+
 def run(settings):
-    """Train with resolved settings. Returns a summary dict; raises on bad input or NaN."""
+    """Train with resolved settings. Returns a summary dict; raises on bad input or NaN.
+
+    The run folder is locked (ganzoo.runlock) for the whole run: a second process on the same
+    --model_dir is refused before it changes anything. A refused run that created --model_dir
+    removes it again (it is then empty).
+    """
+    from ganzoo.runlock import RunLock
+
+    model_dir = FLAGS.model_dir
+    created = not os.path.exists(model_dir)
+    lock = RunLock(model_dir)
+    try:
+        lock.acquire()
+    except (FileExistsError, NotADirectoryError, PermissionError) as error:
+        raise UsageError(f"--model_dir {model_dir} cannot be created or locked ({error}). Give a "
+                         "folder path you can write to.") from None
+    try:
+        return _run_locked(settings, model_dir)
+    finally:
+        lock.release()
+        if created:  # refused before anything was written: leave no empty folder behind
+            try:
+                os.rmdir(model_dir)
+            except OSError:
+                pass
+
+
+def _run_locked(settings, model_dir):
     import keras
 
     import ganzoo
     from ganzoo import callbacks as gcallbacks
     from ganzoo import data as gdata
     from ganzoo import distribute
-    from ganzoo.checkpoint import CheckpointManager
+    from ganzoo.checkpoint import CheckpointManager, remove_stale_temporary_files
+    from ganzoo.utils.files import write_text
 
     settings = dict(settings, seed=FLAGS.seed)
-    model_dir = FLAGS.model_dir
     manager = CheckpointManager(os.path.join(model_dir, "checkpoints"),
                                 keep=FLAGS.keep_checkpoints)
-    latest = manager.latest()
-    if latest and not FLAGS.resume:
-        raise UsageError(
-            f"{model_dir} already holds checkpoints (newest {latest[1]}). Pass --resume to "
-            "continue that run, or choose a new --model_dir."
-        )
+    problems = []
+    latest = manager.latest(problems)
+    if manager.checkpoints() and not FLAGS.resume:
+        if latest:
+            raise UsageError(
+                f"{model_dir} already holds checkpoints (newest {latest[1]}). Pass --resume to "
+                "continue that run, or choose a new --model_dir."
+            )
+        raise manager.unreadable_error(problems, action="resume (and a new run would mix with "
+                                       "them: choose a new --model_dir)")
     if FLAGS.resume:
-        if not latest:
-            raise UsageError(f"--resume: {model_dir} holds no checkpoint to resume from. "
-                             "Drop --resume to start a new run there.")
+        if not manager.checkpoints():
+            raise UsageError(f"--resume: {model_dir} holds no checkpoint to resume from (no "
+                             f"ckpt-*.weights.h5 in {manager.directory}). Drop --resume to start "
+                             "a new run there.")
+        if latest is None:
+            raise manager.unreadable_error(problems)
         settings = _merge_resumed(settings, latest[2], latest[1])
+        reached = int(latest[2].get("d_step", latest[0]))
+        if settings["hyper"]["steps"] < reached:
+            raise UsageError(
+                f"--steps {settings['hyper']['steps']}: the run is already past it ({latest[1]} is "
+                f"at discriminator step {reached}). Pass a --steps above {reached} to train "
+                "longer, or drop --steps to finish the run's own "
+                f"{latest[2].get('hyper', {}).get('steps')} steps.")
     hyper = dict(settings["hyper"])
     _check_steps(hyper)
+    if hyper["resolution"] is not None:
+        _check_networks(hyper)
 
     # Data first: every data problem stops the run before a model is built.
     source = gdata.load_source(
@@ -324,7 +446,28 @@ def run(settings):
             raise UsageError(f"The images of {source.name} are not all square and of one size: "
                              "pass --resolution (and --resize).")
         hyper["resolution"] = int(shape[0])
+        _check_networks(hyper, where=f"The images of {source.name} are {shape[0]}x{shape[1]}")
     gdata.check_batch_fits(source, hyper["batch_size"], hyper["disc_iters"])
+
+    fid_fn = None
+    if FLAGS.fid_every:
+        def fid_reference():
+            reference = _fid_reference(settings, hyper)
+            if len(reference) <= FID_FEATURES:
+                raise UsageError(
+                    f"The FID reference of {settings['dataset']} (split {FLAGS.fid_split}) has "
+                    f"only {len(reference)} images; FID needs at least {FID_FEATURES + 1}. Use "
+                    "a larger data set, or pass --fid_every 0.")
+            return reference
+
+        fid_fn, reason = gcallbacks.make_fid_fn(
+            fid_reference, FLAGS.fid_samples, seed=settings["seed"],
+            cache_path=os.path.join(model_dir, "fid_reference.npz"),
+            cache_key=gcallbacks.fid_reference_key(settings["dataset"], FLAGS.fid_split,
+                                                   FLAGS.fid_samples, settings["seed"],
+                                                   hyper["resolution"]))
+        if fid_fn is None:
+            print(f"train.py: FID disabled: {reason}.")
 
     plan = (distribute.data_parallel(FLAGS.num_devices) if FLAGS.distribute == "data_parallel"
             else distribute.single_device())
@@ -344,18 +487,29 @@ def run(settings):
 
     initial_d_step = 0
     if FLAGS.resume:
-        metadata = manager.restore(gan)
+        metadata = manager.restore(gan)  # the newest usable checkpoint, older ones on failure
         initial_d_step = gan.d_steps
         if initial_d_step != metadata["d_step"]:
             raise RuntimeError(
                 f"The restored optimizer is at D step {initial_d_step} but the checkpoint says "
                 f"{metadata['d_step']}: the checkpoint does not match this model."
             )
-        print(f"train.py: resumed from {latest[1]} at discriminator step {initial_d_step}")
+        for path, _ in manager.skipped:
+            moved = manager.set_aside(path)
+            print(f"train.py: set the unusable checkpoint {path} aside as {moved} (kept; it no "
+                  "longer counts as a checkpoint)")
+        print(f"train.py: resumed from {manager.restored_path} at discriminator step "
+              f"{initial_d_step}")
+    # Leftovers of runs killed while writing (this process holds the folder's lock).
+    manager.remove_temporary_files()
+    remove_stale_temporary_files(model_dir)
 
     total = hyper["steps"]
     disc_iters = hyper["disc_iters"]
     remaining_fit_steps = (total - initial_d_step) // disc_iters
+    if remaining_fit_steps < 0:
+        raise UsageError(f"--steps {total}: the run is already at discriminator step "
+                         f"{initial_d_step}. Pass a larger --steps to train longer.")
     dataset = gdata.make_dataset(
         source, hyper["batch_size"], disc_iters, seed=settings["seed"],
         start_step=initial_d_step // disc_iters, resolution=hyper["resolution"],
@@ -368,21 +522,9 @@ def run(settings):
         "init_from": settings.get("init_from"), "backend": keras.backend.backend(),
         "ganzoo_version": ganzoo.__version__,
     }
-    os.makedirs(model_dir, exist_ok=True)
-    with open(os.path.join(model_dir, "config.json"), "w", encoding="utf-8") as handle:
-        json.dump({"training": hyper, **{k: v for k, v in metadata.items() if k != "hyper"}},
-                  handle, indent=2, sort_keys=True)
+    config = {"training": hyper, **{k: v for k, v in metadata.items() if k != "hyper"}}
+    write_text(os.path.join(model_dir, "config.json"), json.dumps(config, indent=2, sort_keys=True))
 
-    fid_fn = None
-    if FLAGS.fid_every:
-        fid_fn, reason = gcallbacks.make_fid_fn(
-            lambda: _fid_reference(settings, hyper), FLAGS.fid_samples, seed=settings["seed"],
-            cache_path=os.path.join(model_dir, "fid_reference.npz"),
-            cache_key={"dataset": settings["dataset"], "split": FLAGS.fid_split,
-                       "count": FLAGS.fid_samples, "seed": settings["seed"],
-                       "resolution": hyper["resolution"]})
-        if fid_fn is None:
-            print(f"train.py: FID disabled: {reason}.")
     callbacks, nan_guard = gcallbacks.standard_callbacks(
         model_dir, total, disc_iters=disc_iters, initial_d_step=initial_d_step,
         checkpoint_manager=manager, checkpoint_every=FLAGS.checkpoint_every, metadata=metadata,
@@ -393,7 +535,9 @@ def run(settings):
                       "reference_split": FLAGS.fid_split, "dataset": settings["dataset"]},
     )
     print(f"train.py: {total} discriminator steps ({total // disc_iters} generator steps, "
-          f"{remaining_fit_steps} fit steps to go) on {source.name} ({len(source)} images)")
+          f"{remaining_fit_steps} fit steps to go) on {source.name} ({len(source)} images)"
+          + ("; the run is complete: writing its final weights" if not remaining_fit_steps
+             else ""))
     start = time.perf_counter()
     if remaining_fit_steps > 0:
         gan.fit(dataset, epochs=1, steps_per_epoch=remaining_fit_steps, verbose=0, shuffle=False,
@@ -401,14 +545,7 @@ def run(settings):
     elapsed = time.perf_counter() - start
     nan_guard.raise_if_failed()
 
-    # Inference weights, laid out as the zoo publishes them: generator.weights.h5 is the
-    # inference generator (the EMA average when there is one; the raw G is then kept beside it).
-    if gan.ema_generator is not None:
-        gan.ema_generator.save_weights(os.path.join(model_dir, "generator.weights.h5"))
-        gan.generator.save_weights(os.path.join(model_dir, "generator_raw.weights.h5"))
-    else:
-        gan.generator.save_weights(os.path.join(model_dir, "generator.weights.h5"))
-    gan.discriminator.save_weights(os.path.join(model_dir, "discriminator.weights.h5"))
+    _final_weights(gan, model_dir)
     d_step = gan.d_steps
     done = d_step - initial_d_step
     summary = {
@@ -424,12 +561,14 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     from ganzoo.callbacks import NonFiniteLossError
+    from ganzoo.checkpoint import CheckpointError
     from ganzoo.data import DataError
     from ganzoo.distribute import DistributeError
+    from ganzoo.runlock import RunLockedError
 
     try:
         run(resolve_settings())
-    except (UsageError, DataError, DistributeError) as error:
+    except (UsageError, DataError, DistributeError, CheckpointError, RunLockedError) as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
     except NonFiniteLossError as error:
