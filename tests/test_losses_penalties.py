@@ -1,5 +1,4 @@
 """Every loss and penalty against an independent NumPy computation."""
-import keras
 import numpy as np
 import pytest
 from keras import ops
