@@ -6,6 +6,8 @@ One fit() step is one group of compare_gan's schedule, all inside one compiled s
 generator update right after the first of them (abstract_gan.run_single_train_step updates G
 after D step k when (k - 1) % disc_iters == 0), reusing that update's z as the paper does.
 """
+import inspect
+
 import keras
 import numpy as np
 from keras import ops
@@ -123,6 +125,22 @@ class StateLayout:
         pairs.append((gan.noise_state, values["noise"]))
         for variable, value in pairs:
             variable.assign(value)
+
+
+# keras.Model.fit's arguments after self, to find steps_per_epoch when given by position.
+_FIT_ARGUMENTS = [name for name in inspect.signature(keras.Model.fit).parameters][1:]
+
+
+def _endless(data):
+    """True for a tf.data.Dataset that declares infinite cardinality."""
+    if "tensorflow" not in type(data).__module__ or not hasattr(data, "cardinality"):
+        return False
+    import tensorflow as tf
+
+    try:
+        return int(data.cardinality()) == int(tf.data.INFINITE_CARDINALITY)
+    except (TypeError, ValueError, tf.errors.OpError):
+        return False
 
 
 @keras.saving.register_keras_serializable(package="ganzoo")
@@ -300,6 +318,24 @@ class GAN(keras.Model):
 
         def train_step(self, data):
             return backend.train_step(self, data)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """keras.Model.fit; an endless dataset (ganzoo.data.make_dataset's) needs steps_per_epoch.
+
+        Without it, fit() would train forever without a word: that is refused.
+        """
+        steps = kwargs.get("steps_per_epoch")
+        if steps is None and "steps_per_epoch" in _FIT_ARGUMENTS:  # given by position?
+            position = _FIT_ARGUMENTS.index("steps_per_epoch") - 2  # after x and y
+            steps = args[position] if 0 <= position < len(args) else None
+        if steps is None and _endless(x):
+            raise ValueError(
+                "This dataset never ends (ganzoo.data.make_dataset repeats its epochs forever), "
+                "so fit() would never return: pass steps_per_epoch, the fit steps per epoch "
+                "(each makes disc_iters discriminator steps), e.g. "
+                "gan.fit(dataset, steps_per_epoch=1000)."
+            )
+        return super().fit(x, y, *args, **kwargs)
 
     def test_step(self, *args, **kwargs):
         raise NotImplementedError(
@@ -503,6 +539,11 @@ def build_gan(
     so a manifest "training" object can be passed whole, and otherwise ignored.
     """
     del batch_size, steps
+    if penalty_name(penalty) == "none" and penalty_weight not in (None, 0, 0.0):
+        raise ValueError(
+            f"penalty_weight={penalty_weight} has no effect with penalty='none': choose a penalty "
+            "(wgan_gp, dragan, r1, l2) or drop penalty_weight."
+        )
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
     generator = build_generator(architecture, resolution=resolution, z_dim=z_dim)

@@ -14,6 +14,7 @@ resize to 299x299. The reference features of the CIFAR10 test split are computed
 (--generator_weights). See docs/evaluation.md.
 """
 import pathlib
+import sys
 
 from absl import app, flags
 
@@ -94,5 +95,24 @@ def main(argv):
     return 0
 
 
+def _parse_command_line(argv):
+    """absl parsing on this script's own FlagValues (importing it defines no global flags).
+
+    absl.app.run wants its global FLAGS parsed as well (they are unused here), and this
+    FlagValues has no --help of its own: both are handled here.
+    """
+    if any(arg in ("-h", "--help", "-?", "--helpfull", "--helpshort") for arg in argv[1:]):
+        print(__doc__)
+        print(FLAGS.get_help(include_special_flags=False))
+        sys.exit(0)
+    try:
+        remaining = FLAGS(argv)
+        flags.FLAGS(argv[:1])
+        return remaining
+    except flags.Error as error:
+        print(f"eval.py: error: {error}\nPass --help for the flags.", file=sys.stderr)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=lambda argv: FLAGS(argv))
+    app.run(main, flags_parser=_parse_command_line)

@@ -1,0 +1,129 @@
+"""The scripts as a user runs them (subprocesses with real command lines), README's Python API
+block as pasted, and GAN.fit on the endless data sets of ganzoo.data."""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _script(name, *args, timeout=600):
+    import keras
+
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, os.path.join(ROOT, "training", name), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+
+
+@pytest.mark.parametrize("name, flag", [("train.py", "--model_dir"), ("eval.py", "--model"),
+                                        ("publish.py", "--checkpoint")])
+def test_help(name, flag):
+    result = _script(name, "--help")
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert flag in result.stdout, result.stdout[-3000:]
+    # absl's own --help (publish.py) exits 1; train.py and eval.py print theirs and exit 0.
+    assert result.returncode == (1 if name == "publish.py" else 0)
+
+
+def test_eval_script_refuses_bad_command_lines_with_a_message():
+    result = _script("eval.py", "--no_such_flag")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "Unknown command line flag 'no_such_flag'" in result.stderr
+    result = _script("eval.py")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "exactly one of --model NAME or --generator_weights PATH" in result.stderr
+
+
+def _inception_available():
+    from ganzoo.metrics import inception
+
+    try:
+        inception.default_network(5)
+    except Exception:  # weights not fetched (`ganzoo fetch-inception`)
+        return False
+    return True
+
+
+@pytest.mark.slow
+def test_eval_script_evaluates_generator_weights_from_the_command_line(tmp_path):
+    if not _inception_available():
+        pytest.skip("the Inception weights are not fetched (`ganzoo fetch-inception`)")
+    from PIL import Image
+
+    from ganzoo.architectures import build_generator
+
+    weights = tmp_path / "mine.generator.weights.h5"
+    build_generator("sndcgan", resolution=32).save_weights(str(weights))
+    real = tmp_path / "real"
+    real.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(real / f"{i}.png")
+    out = tmp_path / "record.json"
+    result = _script("eval.py", "--generator_weights", str(weights), "--architecture", "sndcgan",
+                     "--real", str(real), "--num_samples", "10", "--sample_sets", "1",
+                     "--metrics", "kid", "--batch_size", "5", "--out", str(out), "--noprogress")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    record = json.loads(out.read_text())
+    assert record["model"] == "mine" and len(record["metrics"]["kid"]["values"]) == 1
+
+
+def test_gan_fit_refuses_an_endless_dataset_without_steps_per_epoch():
+    import ganzoo
+    from ganzoo import data
+
+    import keras
+
+    gan = ganzoo.build_gan("sndcgan", resolution=8, seed=0)
+    dataset = data.make_dataset(data.load_source("synthetic:16", synthetic_resolution=8),
+                                batch_size=4, resolution=8)
+
+    class Bound(keras.callbacks.Callback):
+        """Ends a fit() that started anyway (it would never return) after a few steps."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch >= 2:
+                self.model.stop_training = True
+
+    with pytest.raises(ValueError, match="never ends.*pass steps_per_epoch"):
+        gan.fit(dataset, callbacks=[Bound()], verbose=0)
+    with pytest.raises(ValueError, match="never ends"):
+        gan.fit(dataset, None, None, 1, 0, [Bound()])  # positional arguments
+    assert gan.d_steps == 0  # refused before any step
+    history = gan.fit(dataset, epochs=1, steps_per_epoch=1, verbose=0)
+    assert gan.d_steps == 1 and "d_loss" in history.history
+
+
+def _readme_block(heading):
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    section = text.split(heading, 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def _cifar10_available():
+    folder = os.environ.get("GANZOO_CIFAR10_DIR") or os.path.join(
+        os.path.dirname(ROOT), "shared", "data", "cifar10-jpeg")
+    return os.path.isdir(folder)
+
+
+@pytest.mark.slow
+def test_readme_python_api_block_runs_as_pasted(tmp_path):
+    if not _cifar10_available():
+        pytest.skip("the CIFAR10 copy is not beside the repository")
+    block = _readme_block("## Python API")
+    assert "dataset = " in block and "steps_per_epoch" in block
+    import keras
+
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    code = block + "\nassert gan.d_steps == 10, gan.d_steps\nprint('README block ok')\n"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=1200, cwd=tmp_path, env=env)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert "README block ok" in result.stdout
