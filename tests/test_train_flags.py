@@ -131,3 +131,129 @@ def test_main_reports_errors_as_exit_code(tmp_path, capsys):
                        "--dataset", str(tmp_path / "missing.tar")])
     assert train.main(["train.py"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ settings that used to slip by
+def test_a_config_penalty_weight_does_not_carry_over_to_another_penalty(tmp_path):
+    with pytest.raises(train.UsageError, match="needs --penalty_weight.*belongs to its penalty"):
+        settings("--config", "sndcgan-ns-sn-cifar10", "--penalty", "wgan_gp",
+                 "--model_dir", str(tmp_path))
+    s = settings("--config", "sndcgan-ns-sn-cifar10", "--penalty", "wgan_gp",
+                 "--penalty_weight", "10", "--model_dir", str(tmp_path))
+    assert (s["hyper"]["penalty"], s["hyper"]["penalty_weight"]) == ("wgan_gp", 10.0)
+    s = settings("--config", "sndcgan-ns-sngp-cifar10", "--penalty", "wgan_gp",
+                 "--model_dir", str(tmp_path))  # the config's own penalty keeps its weight
+    assert s["hyper"]["penalty_weight"] == 10.0
+    with pytest.raises(train.UsageError, match="penalty_weight must be >= 0"):
+        settings("--architecture", "sndcgan", "--penalty", "r1", "--penalty_weight", "-1",
+                 "--model_dir", str(tmp_path))
+
+
+def test_build_gan_refuses_a_weight_without_a_penalty(monkeypatch):
+    import ganzoo
+    from ganzoo import gan as gan_module
+
+    monkeypatch.setattr(gan_module, "build_generator", lambda *a, **k: pytest.fail("built"))
+    with pytest.raises(ValueError, match="no effect with penalty='none'"):
+        ganzoo.build_gan("sndcgan", penalty="none", penalty_weight=10)
+
+
+def test_d_lr_defaults_to_g_lr_as_in_build_gan(tmp_path):
+    s = settings("--architecture", "sndcgan", "--g_lr", "1e-4", "--model_dir", str(tmp_path))
+    assert s["hyper"]["g_lr"] == s["hyper"]["d_lr"] == 1e-4
+    # What build_gan does with the same arguments:
+    import ganzoo
+
+    gan = ganzoo.build_gan("sndcgan", resolution=8, g_lr=1e-4)
+    assert float(gan.discriminator_optimizer.learning_rate) == pytest.approx(1e-4)
+    s = settings("--architecture", "sndcgan", "--model_dir", str(tmp_path))
+    assert s["hyper"]["g_lr"] == s["hyper"]["d_lr"] == 2e-4
+    # A config states both rates (as build_gan(**entry["training"], g_lr=...) keeps its d_lr).
+    s = settings("--config", "sndcgan-ns-sn-cifar10", "--g_lr", "1e-4", "--model_dir", str(tmp_path))
+    assert (s["hyper"]["g_lr"], s["hyper"]["d_lr"]) == (1e-4, 2e-4)
+
+
+@pytest.mark.parametrize("flag", ["--sample_every", "--fid_every", "--num_samples"])
+def test_negative_counts_are_refused(tmp_path, flag):
+    with pytest.raises(train.UsageError, match=f"{flag} must be 0 or more"):
+        settings("--architecture", "sndcgan", "--model_dir", str(tmp_path), flag, "-1")
+
+
+def test_too_few_fid_samples_are_refused_naming_train_py_flags(tmp_path):
+    with pytest.raises(train.UsageError) as caught:
+        settings("--architecture", "sndcgan", "--model_dir", str(tmp_path), "--fid_every", "100",
+                 "--fid_samples", "100")
+    message = str(caught.value)
+    assert "--fid_samples 100 is too few" in message and "at least 2049" in message
+    assert "--min-samples" not in message  # a flag of `ganzoo fid`, not of train.py
+    settings("--architecture", "sndcgan", "--model_dir", str(tmp_path), "--fid_samples", "100")
+
+
+def test_model_dir_that_is_a_file_is_refused(tmp_path):
+    path = tmp_path / "a_file"
+    path.write_text("x")
+    with pytest.raises(train.UsageError, match="is a file, not a folder"):
+        settings("--architecture", "sndcgan", "--model_dir", str(path))
+
+
+@pytest.fixture
+def no_data(monkeypatch):
+    """Fail the test if data gets loaded: network checks must come before that."""
+    from ganzoo import data
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("data was loaded before the flags were checked")
+
+    monkeypatch.setattr(data, "load_source", refuse)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--architecture", "sndcgan", "--resolution", "36"], "--resolution 36: SNDCGAN needs a "
+     "resolution divisible by 8"),
+    (["--architecture", "resnet_cifar", "--resolution", "64"], "defined for 32x32 images only"),
+    (["--architecture", "sndcgan", "--normalization", "layer"], "--normalization layer: the "
+     "paper's SNDCGAN discriminator takes none or spectral only"),
+])
+def test_networks_are_checked_before_the_data_is_loaded(tmp_path, no_build, no_data, args,
+                                                         message):
+    if "--resolution" not in args:
+        args = args + ["--resolution", "32"]
+    with pytest.raises(train.UsageError, match=message):
+        run(tmp_path, "--dataset", "cifar10", *args)
+
+
+def _fake_run(tmp_path, step, keep=3):
+    """A run folder whose checkpoint of `step` holds a run's full metadata (tiny weights)."""
+    import keras
+
+    from ganzoo.checkpoint import CheckpointManager
+
+    hyper = dict(train.DEFAULTS, architecture="sndcgan", resolution=8, penalty_weight=0.0,
+                 d_lr=2e-4, steps=step, batch_size=4)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    manager = CheckpointManager(tmp_path / "run" / "checkpoints", keep=keep)
+    return manager.save(model, step, {"hyper": hyper, "d_step": step, "dataset": "synthetic:16",
+                                      "seed": 0, "resize": False})
+
+
+def test_resume_below_the_reached_step_is_refused(tmp_path, no_build, no_data):
+    _fake_run(tmp_path, 20)
+    with pytest.raises(train.UsageError, match="--steps 10: the run is already past it .* at "
+                                               "discriminator step 20"):
+        run(tmp_path, "--resume", "--steps", "10")
+
+
+def test_truncated_checkpoint_is_reported_as_unreadable_not_missing(tmp_path, no_build, no_data):
+    path = _fake_run(tmp_path, 20)
+    with open(path, "r+b") as handle:
+        handle.truncate(200)
+    from ganzoo.checkpoint import CheckpointError
+
+    for extra in (["--resume"], ["--architecture", "sndcgan"]):
+        with pytest.raises(CheckpointError) as caught:
+            run(tmp_path, *extra)
+        message = str(caught.value)
+        assert "none can be used" in message and "ckpt-000000020.weights.h5" in message
+        assert "holds no checkpoint" not in message and "Drop --resume" not in message
+        assert "Nothing was changed or deleted" in message
+    assert os.path.getsize(path) == 200  # kept as it is
