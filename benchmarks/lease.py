@@ -79,7 +79,7 @@ def _write_json(path, data):
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    temp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    temp.write_text(json.dumps(data, indent=2, default=str) + "\n")
     os.replace(temp, path)
     return path
 
@@ -522,13 +522,15 @@ def cmd_stage(args):
 
 # ------------------------------------------------------------------------------------- calls
 def environment():
+    from importlib import metadata
+
     info = {"python": sys.version.split()[0], "platform": sys.platform}
-    for name in ("jax", "jaxlib", "keras", "numpy", "torch"):
+    for name in ("jax", "jaxlib", "jax-cuda13-plugin", "keras", "numpy", "torch", "h5py",
+                 "pillow", "scipy"):
         try:
-            module = __import__(name)
-            info[name] = getattr(module, "__version__", "?")
-        except Exception as error:  # noqa: BLE001 - report what is missing, go on
-            info[name] = f"unavailable ({type(error).__name__})"
+            info[name] = metadata.version(name)  # without importing it (torch is slow to)
+        except metadata.PackageNotFoundError:
+            info[name] = None
     try:
         import jax
 
@@ -666,8 +668,54 @@ def cmd_call(args):
     call["seconds"] = round(clock.elapsed(), 1)
     _write_json(report_path, report)
     pack(out, run_dir, report)
-    log(f"call done in {call['seconds']} s. Next: {report['next']}")
+    report = json.loads((out / "report.json").read_text())  # with what pack returned
+    log(f"call done in {call['seconds']} s")
+    for line in summary_lines(report):
+        print(line, flush=True)
     return 0
+
+
+def summary_lines(report):
+    """The short table printed last (the device tool's reply shows the end of the output)."""
+    lines = ["=" * 30 + " lease summary " + "=" * 30]
+    env = report.get("environment") or {}
+    lines.append(f"device: {env.get('device_kind')}; jax {env.get('jax')}, keras "
+                 f"{env.get('keras')}, torch {env.get('torch')}")
+    for key, bench in sorted((report.get("bench") or {}).items()):
+        if "peers" not in bench:
+            lines.append(f"bench {key}: {bench.get('error')}")
+            continue
+        cells = []
+        for name, peer in bench["peers"].items():
+            if peer.get("status") == "ok":
+                cells.append(f"{name} {peer['ms_per_step']:.3f} ms ({peer['images_per_second']:.0f} img/s)")
+            else:
+                cells.append(f"{name} {peer.get('status')}")
+        lines.append(f"bench {key}: " + "; ".join(cells))
+    training = report.get("training")
+    if training:
+        lines.append(f"training: D step {training['d_step']} of {training['steps']} "
+                     f"(+{training['d_steps_this_call']} this call, steady "
+                     f"{training.get('steady_ms_per_d_step')} ms per D step, first step "
+                     f"{training.get('first_step_seconds')} s)")
+    for call in report.get("calls", [])[-1:]:
+        lines.append("phases (s): " + ", ".join(f"{k} {v['seconds']}"
+                                                for k, v in call["phases"].items()))
+    curve = report.get("fid_curve") or []
+    if curve:
+        lines.append("FID curve: " + ", ".join(f"{p['d_step']}: {p['fid']:.2f}" for p in curve))
+    record = report.get("eval")
+    if record:
+        fid = record.get("metrics", {}).get("fid", {})
+        lines.append(f"eval: FID {fid.get('mean', float('nan')):.3f} +- "
+                     f"{fid.get('std', float('nan')):.3f} at D step "
+                     f"{(record.get('lease', {}).get('checkpoint') or {}).get('d_step')} "
+                     f"({record['protocol'].get('n_generated')} generated vs "
+                     f"{record['protocol'].get('n_real')} real, "
+                     f"{record['protocol'].get('sample_sets')} sets)")
+    lines.append(f"returned: {', '.join(report.get('returned', []))}")
+    lines.append(f"next: {report.get('next')}")
+    return lines
 
 
 def _next_step(report, status_now):

@@ -71,9 +71,9 @@ def run_all(out_dir, batch_sizes="64,256", peers="ganzoo_jax,torch_eager,torch_c
     and the peers' logs in `out_dir`."""
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        import torch  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:  # (not imported here: it is slow to)
         peers = ",".join(p for p in peers.split(",") if not p.startswith("torch"))
         log("bench: no torch here: PyTorch peers left out")
     results, deadline = {}, time.time() + float(timeout)
