@@ -614,16 +614,20 @@ def cmd_call(args):
     log(f"environment: {json.dumps(report['environment'])}")
     have_eval = ready(home, "inception", repo) and ready(home, "test", repo)
     do_eval = args.eval == "yes" or (args.eval == "auto" and have_eval)
-    if ready(home, "train", repo) or args.dataset != "cifar10":
+    reserve = args.pack_reserve_s + (args.eval_reserve_s if do_eval else 0.0)
+    if do_eval and args.fid_curve_samples:
+        reserve += args.curve_reserve_s
+    deadline = clock.deadline - reserve
+    if args.minutes is not None:
+        deadline = min(deadline, time.time() + 60.0 * args.minutes)
+    can_train = ready(home, "train", repo) or args.dataset != "cifar10"
+    if can_train and deadline - time.time() < args.min_train_s:
+        log(f"no training in this call: {deadline - time.time():.0f} s left before the "
+            f"reserves (--min_train_s {args.min_train_s:.0f})")
+    elif can_train:
         import lease_train
 
         started = time.time()
-        reserve = args.pack_reserve_s + (args.eval_reserve_s if do_eval else 0.0)
-        if do_eval and args.fid_curve_samples:
-            reserve += args.curve_reserve_s
-        deadline = clock.deadline - reserve
-        if args.minutes is not None:
-            deadline = min(deadline, time.time() + 60.0 * args.minutes)
         summary = lease_train.train(
             run_dir, config=args.config, data_dir=paths["cifar10"], dataset=args.dataset,
             deadline=deadline, steps=args.steps, batch_size=args.batch_size,
@@ -847,6 +851,9 @@ def parse_args(argv=None):
     p.add_argument("--eval_reserve_s", type=float, default=90.0,
                    help="time kept for the evaluation after training")
     p.add_argument("--pack_reserve_s", type=float, default=20.0)
+    p.add_argument("--min_train_s", type=float, default=45.0,
+                   help="skip training when less than this is left before the reserves (it "
+                        "would spend the time on loading, restoring and compiling)")
     p.add_argument("--bench", choices=("auto", "yes", "no"), default="auto",
                    help="auto: once per lease (when no result is in the persistent folder)")
     p.add_argument("--bench_batch_sizes", default="64,256")

@@ -378,3 +378,17 @@ def test_one_call_end_to_end_in_a_subprocess(tmp_path):
     lease.join(out, back)
     assert lease.sha256_of(back / "discriminator.weights.h5") == \
         report["training"]["weights"]["discriminator.weights.h5"]
+
+
+def test_a_call_too_short_to_train_does_not_start_training(tmp_path):
+    """With less than --min_train_s left before the evaluation's reserves, the call skips
+    training (loading, restoring and compiling would eat the time) and still packs a report."""
+    env = dict(os.environ, GANZOO_LEASE_HOME=str(tmp_path / "home"), OUT=str(tmp_path / "out"))
+    command = [sys.executable, str(BENCH / "lease.py"), "call", "--payload_root",
+               str(tmp_path / "nothing-carried"), "--dataset", "synthetic:32", "--bench", "no",
+               "--eval", "yes", "--call_minutes", "2"]  # 120 s < 155 s of reserves
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "no training in this call" in done.stdout
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert "training" not in report and report["returned"] == []
