@@ -13,6 +13,7 @@ count discriminator steps too.
 `ganzoo list`); any hyper-parameter flag given explicitly overrides it. --init_from NAME starts
 from a published zoo model's weights (fine-tuning). See docs/training.md.
 """
+import gc
 import json
 import os
 import sys
@@ -383,6 +384,7 @@ def run(settings):
     try:
         return _run_locked(settings, model_dir)
     finally:
+        gc.unfreeze()  # (run() may be called again in this process)
         lock.release()
         if created:  # refused before anything was written: leave no empty folder behind
             try:
@@ -538,6 +540,11 @@ def _run_locked(settings, model_dir):
           f"{remaining_fit_steps} fit steps to go) on {source.name} ({len(source)} images)"
           + ("; the run is complete: writing its final weights" if not remaining_fit_steps
              else ""))
+    # What exists now (the networks, their compiled steps, the data) lives until the end: take
+    # it out of the garbage collector's sight. Each full collection walked all of it again, and
+    # JAX's eager calls (the sample grids) trigger many: 24 s of the final grid, 14 s of exit.
+    gc.collect()
+    gc.freeze()
     start = time.perf_counter()
     if remaining_fit_steps > 0:
         gan.fit(dataset, epochs=1, steps_per_epoch=remaining_fit_steps, verbose=0, shuffle=False,
@@ -574,6 +581,9 @@ def main(argv):
     except NonFiniteLossError as error:
         print(f"train.py: {error}", file=sys.stderr)
         return 3
+    finally:
+        # The process ends next: spare its final garbage collection the walk over everything.
+        gc.freeze()
     return 0
 
 
