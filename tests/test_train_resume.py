@@ -147,8 +147,12 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
 
     # Rotation, sample grids, TensorBoard scalars, config.json and inference weights.
     assert _steps(reference_dir) == [STEPS - 4, STEPS - 2, STEPS]
-    assert sorted(os.listdir(reference_dir / "samples")) == [
-        "step_000000008.png", "step_000000016.png"]
+    assert sorted(os.listdir(reference_dir / "samples")) == [  # EMA grids and raw-G grids
+        "step_000000008.png", "step_000000008_raw.png", "step_000000016.png",
+        "step_000000016_raw.png"]
+    for step in _steps(victim_dir):  # the resumed run's checkpoints carry their checksums
+        assert os.path.isfile(os.path.join(victim_dir, "checkpoints",
+                                           f"ckpt-{step:09d}.weights.h5.sha256"))
     tags = _scalar_tags(str(reference_dir))
     for tag in ("d_loss", "g_loss", "penalty", "steps_per_sec"):
         assert tags.get(tag) == [4, 8, 12, 16], (tag, tags)
@@ -157,3 +161,103 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     for name in ("generator.weights.h5", "generator_raw.weights.h5", "discriminator.weights.h5"):
         assert (reference_dir / name).is_file()
     assert not glob.glob(os.path.join(victim_dir, "checkpoints", "*.tmp-*"))
+    assert not glob.glob(os.path.join(victim_dir, "checkpoints", ".partial-*"))
+
+
+# ------------------------------------------------------------- corrupt checkpoints, final weights
+def _load_train_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ganzoo_train_script_resume", TRAIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SMALL = ["--architecture", "sndcgan", "--resolution", "8", "--dataset", "synthetic:16",
+         "--batch_size", "4", "--checkpoint_every", "2", "--keep_checkpoints", "5",
+         "--sample_every", "0", "--num_samples", "0", "--log_every", "2", "--seed", "1",
+         "--noprogress"]
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A finished 4-step run (checkpoints of steps 2 and 4, final weights), trained in-process."""
+    train = _load_train_script()
+    model_dir = tmp_path_factory.mktemp("small") / "run"
+    train.parse_flags(["train.py", "--model_dir", str(model_dir), "--steps", "4", *SMALL])
+    train.run(train.resolve_settings())
+    return train, model_dir
+
+
+def _copy_run(small_run, tmp_path):
+    import shutil
+
+    train, model_dir = small_run
+    copy = tmp_path / "run"
+    shutil.copytree(model_dir, copy)
+    return train, copy
+
+
+@pytest.mark.slow
+def test_resume_falls_back_from_a_corrupt_newest_checkpoint(small_run, tmp_path, capsys):
+    train, run_dir = _copy_run(small_run, tmp_path)
+    newest = run_dir / "checkpoints" / "ckpt-000000004.weights.h5"
+    data = bytearray(newest.read_bytes())
+    middle = len(data) // 2
+    data[middle: middle + 256] = np.random.default_rng(0).integers(0, 256, 256, "uint8").tobytes()
+    newest.write_bytes(bytes(data))  # random bytes in the weights: HDF5 still opens it
+    capsys.readouterr()
+    train.parse_flags(["train.py", "--model_dir", str(run_dir), "--resume", "--steps", "6", *SMALL])
+    summary = train.run(train.resolve_settings())
+    out, err = capsys.readouterr()
+    assert "skipping checkpoint ckpt-000000004.weights.h5" in err and "checksum" in err
+    used = run_dir / "checkpoints" / "ckpt-000000002.weights.h5"
+    assert f"resumed from {used} at discriminator step 2" in out
+    # The bad file is kept aside (not deleted, not rotated, not resumed from again).
+    assert (run_dir / "checkpoints" / "ckpt-000000004.weights.h5.unreadable").exists()
+    assert summary["d_step"] == 6
+    assert read_metadata(run_dir / "checkpoints" / "ckpt-000000006.weights.h5")["d_step"] == 6
+    assert read_metadata(run_dir / "checkpoints" / "ckpt-000000004.weights.h5")["d_step"] == 4
+
+
+def test_nan_message_names_a_verified_checkpoint(tmp_path):
+    """The NaN stop's "last good checkpoint" is one that passes its checksum."""
+    import keras
+
+    from ganzoo.callbacks import NaNGuard
+    from ganzoo.checkpoint import CheckpointManager
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    manager = CheckpointManager(tmp_path)
+    good = manager.save(model, 2)
+    bad = manager.save(model, 4)
+    with open(bad, "r+b") as handle:
+        handle.seek(os.path.getsize(bad) // 2)
+        handle.write(b"\x00garbage\x00" * 8)
+    guard = NaNGuard(checkpoint_manager=manager)
+    guard.set_model(model)
+    guard.on_d_step(5, {"d_loss": float("nan")})
+    assert f"The last good checkpoint is {good}" in guard.failed
+
+
+@pytest.mark.slow
+def test_final_weights_are_replaced_atomically(small_run, tmp_path, monkeypatch):
+    """A failure while writing generator.weights.h5 leaves the previous complete file."""
+    from ganzoo.architectures.base import Generator
+
+    train, run_dir = _copy_run(small_run, tmp_path)
+    final = run_dir / "generator.weights.h5"
+    before = final.read_bytes()
+
+    def failing_save(self, path, *args, **kwargs):
+        with open(path, "wb") as handle:
+            handle.write(b"half a weights file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Generator, "save_weights", failing_save)
+    train.parse_flags(["train.py", "--model_dir", str(run_dir), "--resume", "--steps", "6", *SMALL])
+    with pytest.raises(OSError, match="disk full"):
+        train.run(train.resolve_settings())
+    assert final.read_bytes() == before
+    assert not [name for name in os.listdir(run_dir) if name.startswith(".partial-")]
