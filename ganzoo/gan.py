@@ -1,5 +1,6 @@
 """The GAN model: a keras.Model whose train_step makes the paper's discriminator and generator
-updates, written once with keras.ops; ganzoo.backend holds the per-backend gradient plumbing.
+updates, written once with keras.ops; ganzoo.backend holds the per-backend plumbing (gradients,
+optimizer application, the state layout and the Keras train_step that feeds this step).
 
 One fit() step is one group of compare_gan's schedule, all inside one compiled step:
 `disc_iters` discriminator updates, each on its own slice of the batch and its own z, with the
@@ -15,116 +16,10 @@ from keras import ops
 from ganzoo import backend
 from ganzoo import random as noise_random
 from ganzoo.architectures import build_discriminator, build_generator, check_sample_args
-from ganzoo.layers import SpectralNormalization
 from ganzoo.losses import get_loss
 from ganzoo.optimizers import GANOptimizer, paper_adam
 from ganzoo.penalties import get_penalty, penalty_name
 from ganzoo.utils.images import check_training_dtype
-
-
-class StateLayout:
-    """Where each sub-model's variables sit in the GAN's variable lists.
-
-    The train step works on plain lists of values (what jax.jit threads through fit()); this
-    maps them to and from the generator's, discriminator's and EMA generator's variables.
-    """
-
-    def __init__(self, gan):
-        self.gan = gan
-        trainable = {id(v): i for i, v in enumerate(gan.trainable_variables)}
-        buffers = {id(v): i for i, v in enumerate(gan.non_trainable_variables)}
-        g, d = gan.generator, gan.discriminator
-        self.g_params = [trainable[id(v)] for v in g.trainable_variables]
-        self.d_params = [trainable[id(v)] for v in d.trainable_variables]
-        if len(self.g_params) + len(self.d_params) != len(trainable):
-            raise ValueError(
-                "The GAN has trainable variables outside its generator and discriminator; "
-                "freeze them (trainable=False) or move them into a sub-model."
-            )
-        self.g_buffers = [buffers[id(v)] for v in g.non_trainable_variables]
-        self.d_buffers = [buffers[id(v)] for v in d.non_trainable_variables]
-        self.ema = [buffers[id(v)] for v in gan.ema_generator.variables] if gan.ema_generator else []
-        self.noise = buffers[id(gan.noise_state)]
-        self.n_g_opt = len(gan.optimizer.generator_optimizer.variables)
-        # EMA sources: for each generator variable (in .variables order), where its value lives.
-        self.ema_sources = []
-        g_param_pos = {id(v): i for i, v in enumerate(g.trainable_variables)}
-        g_buffer_pos = {id(v): i for i, v in enumerate(g.non_trainable_variables)}
-        for v in g.variables:
-            if id(v) in g_param_pos:
-                self.ema_sources.append(("g_params", g_param_pos[id(v)]))
-            else:
-                self.ema_sources.append(("g_buffers", g_buffer_pos[id(v)]))
-        d_opt = gan.optimizer.discriminator_optimizer
-        self.d_iterations = [id(v) for v in d_opt.variables].index(id(d_opt.iterations))
-        self.d_kernels = [i for i, v in enumerate(d.trainable_variables) if v.name == "kernel"]
-        # Spectral-norm u vectors of D, as positions in d_buffers (see restart_power_iteration).
-        d_buffer_pos = {id(v): i for i, v in enumerate(d.non_trainable_variables)}
-        self.d_sn_u = [
-            d_buffer_pos[id(layer.u)]
-            for layer in d._flatten_layers(include_self=False)
-            if isinstance(layer, SpectralNormalization)
-        ]
-
-    def restart_power_iteration(self, d_buffers, source):
-        """d_buffers with every spectral-norm u taken from `source` (other buffers kept)."""
-        d_buffers = list(d_buffers)
-        for i in self.d_sn_u:
-            d_buffers[i] = source[i]
-        return d_buffers
-
-    # JAX: fit()'s state lists <-> named groups of values.
-    def unpack(self, trainable, non_trainable, optimizer_values):
-        return {
-            "g_params": [trainable[i] for i in self.g_params],
-            "d_params": [trainable[i] for i in self.d_params],
-            "g_buffers": [non_trainable[i] for i in self.g_buffers],
-            "d_buffers": [non_trainable[i] for i in self.d_buffers],
-            "ema": [non_trainable[i] for i in self.ema],
-            "noise": non_trainable[self.noise],
-            "g_opt": list(optimizer_values[: self.n_g_opt]),
-            "d_opt": list(optimizer_values[self.n_g_opt :]),
-        }
-
-    def pack(self, values, trainable, non_trainable):
-        trainable, non_trainable = list(trainable), list(non_trainable)
-        for key, positions, target in (
-            ("g_params", self.g_params, trainable),
-            ("d_params", self.d_params, trainable),
-            ("g_buffers", self.g_buffers, non_trainable),
-            ("d_buffers", self.d_buffers, non_trainable),
-            ("ema", self.ema, non_trainable),
-        ):
-            for position, value in zip(positions, values[key]):
-                target[position] = value
-        non_trainable[self.noise] = values["noise"]
-        return trainable, non_trainable, values["g_opt"] + values["d_opt"]
-
-    # TensorFlow: read the variables' current values; write back the non-trainable ones.
-    def read(self, read_value):
-        """Current values, each read with `read_value(variable)` (a tensor, not the variable)."""
-        gan = self.gan
-        read = lambda variables: [read_value(v) for v in variables]  # noqa: E731
-        return {
-            "g_params": read(gan.generator.trainable_variables),
-            "d_params": read(gan.discriminator.trainable_variables),
-            "g_buffers": read(gan.generator.non_trainable_variables),
-            "d_buffers": read(gan.discriminator.non_trainable_variables),
-            "ema": read(gan.ema_generator.variables) if gan.ema_generator else [],
-            "noise": read_value(gan.noise_state),
-            "g_opt": None,
-            "d_opt": None,
-        }
-
-    def write_buffers(self, values):
-        gan = self.gan
-        pairs = list(zip(gan.generator.non_trainable_variables, values["g_buffers"]))
-        pairs += zip(gan.discriminator.non_trainable_variables, values["d_buffers"])
-        if gan.ema_generator:
-            pairs += zip(gan.ema_generator.variables, values["ema"])
-        pairs.append((gan.noise_state, values["noise"]))
-        for variable, value in pairs:
-            variable.assign(value)
 
 
 # keras.Model.fit's arguments after self, to find steps_per_epoch when given by position.
@@ -304,20 +199,15 @@ class GAN(keras.Model):
 
     @property
     def state_layout(self):
+        """Where each named value of the step sits (ganzoo.backend.state.StateLayout)."""
         if self._state_layout is None:
-            self._state_layout = StateLayout(self)
+            self._state_layout = backend.StateLayout(self)
         return self._state_layout
 
     # ---------------------------------------------------------------------------- train step
-    if backend.BACKEND == "jax":
-
-        def train_step(self, state, data):
-            return backend.train_step(self, state, data)
-
-    else:
-
-        def train_step(self, data):
-            return backend.train_step(self, data)
+    # The backend's Keras train_step (JAX: train_step(state, data) on fit()'s jitted state;
+    # TensorFlow: train_step(data) on the variables); both run train_step_values below.
+    train_step = backend.train_step
 
     def fit(self, x=None, y=None, *args, **kwargs):
         """keras.Model.fit; an endless dataset (ganzoo.data.make_dataset's) needs steps_per_epoch.
@@ -469,10 +359,7 @@ class GAN(keras.Model):
 
     def _ema_update(self, values):
         layout = self.state_layout
-        if values["d_opt"] is None:  # TensorFlow: the optimizer updated its variable in place
-            step = ops.convert_to_tensor(self.discriminator_optimizer.iterations)
-        else:
-            step = values["d_opt"][layout.d_iterations]
+        step = backend.optimizer_iterations(self.discriminator_optimizer, values["d_opt"])
         decay = ops.where(ops.greater_equal(step, self.ema_start_step), self.ema_decay, 0.0)
         updated = []
         for average, (group, index) in zip(values["ema"], layout.ema_sources):

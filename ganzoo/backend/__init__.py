@@ -6,8 +6,13 @@ keras.ops in ganzoo/gan.py. Each backend module provides:
 - value_and_grad(fn): fn(params, *args) -> (loss, aux); returns ((loss, aux), grads wrt params)
 - input_gradient(fn, x): d sum(fn(x)) / dx, differentiable again (for gradient penalties)
 - apply_gradients(optimizer, grads, variables, values, optimizer_values) -> (values, opt_values)
+- optimizer_iterations(optimizer, optimizer_values): the optimizer's step count within the step
 - replica_id(): which data-parallel replica traces this step (its noise stream)
-- train_step: the Keras train_step of that backend's trainer
+- train_step: the Keras train_step of that backend's trainer (GAN.train_step is this function):
+  it turns fit()'s state into the named values of the backend-neutral step and back (JAX:
+  unpack/pack of the jitted state lists; TensorFlow: read the variables, write the buffers)
+
+state.py holds `StateLayout`, where each named value sits, shared by both.
 """
 import keras
 
@@ -17,6 +22,7 @@ if BACKEND == "jax":
     from ganzoo.backend.jax import (
         apply_gradients,
         input_gradient,
+        optimizer_iterations,
         replica_id,
         train_step,
         value_and_grad,
@@ -25,6 +31,7 @@ elif BACKEND == "tensorflow":
     from ganzoo.backend.tensorflow import (
         apply_gradients,
         input_gradient,
+        optimizer_iterations,
         replica_id,
         train_step,
         value_and_grad,
@@ -35,4 +42,15 @@ else:
         f"{BACKEND!r}. Set KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax."
     )
 
-__all__ = ["BACKEND", "apply_gradients", "input_gradient", "replica_id", "train_step", "value_and_grad"]
+from ganzoo.backend.state import StateLayout  # noqa: E402 - after the backend check
+
+__all__ = [
+    "BACKEND",
+    "StateLayout",
+    "apply_gradients",
+    "input_gradient",
+    "optimizer_iterations",
+    "replica_id",
+    "train_step",
+    "value_and_grad",
+]

@@ -20,12 +20,49 @@ def apply_gradients(optimizer, grads, variables, values, optimizer_values):
     return optimizer.stateless_apply(optimizer_values, grads, values)
 
 
+def optimizer_iterations(optimizer, optimizer_values):
+    """The optimizer's step count in this step's state (its updates so far included)."""
+    position = [id(v) for v in optimizer.variables].index(id(optimizer.iterations))
+    return optimizer_values[position]
+
+
+def unpack(layout, trainable, non_trainable, optimizer_values):
+    """fit()'s state lists -> the step's named groups of values (see ganzoo.backend.state)."""
+    return {
+        "g_params": [trainable[i] for i in layout.g_params],
+        "d_params": [trainable[i] for i in layout.d_params],
+        "g_buffers": [non_trainable[i] for i in layout.g_buffers],
+        "d_buffers": [non_trainable[i] for i in layout.d_buffers],
+        "ema": [non_trainable[i] for i in layout.ema],
+        "noise": non_trainable[layout.noise],
+        "g_opt": list(optimizer_values[: layout.n_g_opt]),
+        "d_opt": list(optimizer_values[layout.n_g_opt :]),
+    }
+
+
+def pack(layout, values, trainable, non_trainable):
+    """The step's named groups of values -> fit()'s state lists (the inverse of `unpack`)."""
+    trainable, non_trainable = list(trainable), list(non_trainable)
+    for key, positions, target in (
+        ("g_params", layout.g_params, trainable),
+        ("d_params", layout.d_params, trainable),
+        ("g_buffers", layout.g_buffers, non_trainable),
+        ("d_buffers", layout.d_buffers, non_trainable),
+        ("ema", layout.ema, non_trainable),
+    ):
+        for position, value in zip(positions, values[key]):
+            target[position] = value
+    non_trainable[layout.noise] = values["noise"]
+    return trainable, non_trainable, values["g_opt"] + values["d_opt"]
+
+
 def train_step(model, state, data):
+    """The Keras JAX trainer's train_step(state, data) (GAN.train_step is this function)."""
     trainable, non_trainable, optimizer_values, metric_values = state
-    values = model.state_layout.unpack(trainable, non_trainable, optimizer_values)
+    values = unpack(model.state_layout, trainable, non_trainable, optimizer_values)
     values, logs = model.train_step_values(values, data)
-    trainable, non_trainable, optimizer_values = model.state_layout.pack(
-        values, trainable, non_trainable
+    trainable, non_trainable, optimizer_values = pack(
+        model.state_layout, values, trainable, non_trainable
     )
     new_metric_values, results, offset = [], {}, 0
     for metric in model.metrics:

@@ -1,5 +1,6 @@
 """TensorFlow: GradientTape gradients; optimizers update the variables in place."""
 import tensorflow as tf
+from keras import ops
 
 
 def _replicas():
@@ -45,16 +46,51 @@ def apply_gradients(optimizer, grads, variables, values, optimizer_values):
     return [read_value(v) for v in variables], optimizer_values
 
 
+def optimizer_iterations(optimizer, optimizer_values):
+    """The optimizer's step count: its variable, updated in place by apply_gradients (the
+    step's optimizer_values are None on TensorFlow)."""
+    del optimizer_values
+    return ops.convert_to_tensor(optimizer.iterations)
+
+
 def read_value(variable):
     # A tensor snapshot: passing the tf.Variable itself would let tapes and StatelessScope
     # see variable reads instead of the values being differentiated.
     return tf.identity(variable.value)
 
 
+def read(model):
+    """The step's named groups of values (see ganzoo.backend.state), read from the variables;
+    g_opt and d_opt are None: the optimizers keep their state in their variables."""
+    read_all = lambda variables: [read_value(v) for v in variables]  # noqa: E731
+    return {
+        "g_params": read_all(model.generator.trainable_variables),
+        "d_params": read_all(model.discriminator.trainable_variables),
+        "g_buffers": read_all(model.generator.non_trainable_variables),
+        "d_buffers": read_all(model.discriminator.non_trainable_variables),
+        "ema": read_all(model.ema_generator.variables) if model.ema_generator else [],
+        "noise": read_value(model.noise_state),
+        "g_opt": None,
+        "d_opt": None,
+    }
+
+
+def write_buffers(model, values):
+    """Assign the step's new non-trainable values (the trainable ones were updated in place)."""
+    pairs = list(zip(model.generator.non_trainable_variables, values["g_buffers"]))
+    pairs += zip(model.discriminator.non_trainable_variables, values["d_buffers"])
+    if model.ema_generator:
+        pairs += zip(model.ema_generator.variables, values["ema"])
+    pairs.append((model.noise_state, values["noise"]))
+    for variable, value in pairs:
+        variable.assign(value)
+
+
 def train_step(model, data):
-    state = model.state_layout.read(read_value)
+    """The Keras TensorFlow trainer's train_step(data) (GAN.train_step is this function)."""
+    state = read(model)
     state, logs = model.train_step_values(state, data)  # replicas advance the counter alike
-    model.state_layout.write_buffers(state)
+    write_buffers(model, state)
     for metric in model.metrics:
         metric.update_state(logs[metric.name])
     return {metric.name: metric.result() for metric in model.metrics}
