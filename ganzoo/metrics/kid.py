@@ -7,7 +7,10 @@ block estimates gives a standard error (NaN with fewer than 5 blocks, as TF-GAN)
 
 Unlike compare_gan's / TF-GAN's code, the generated block's own size is used for its
 normalisation (they use the real block's size for both), which only matters for unequal sets.
-The blocks assume both sets are in random order (sorted features would bias it).
+Each block must be a random sample of its set, which TF-GAN leaves to the caller: a reference
+set read in class order (CIFAR10's test tar is in class folders) would put one class in each
+real block and inflate KID several times over. So both sets are shuffled first, with a fixed seed
+(the value is then a deterministic function of the two sets); seed=None keeps their order.
 """
 import math
 
@@ -25,12 +28,16 @@ def _block_sizes(n, n_blocks):
     return sizes
 
 
-def kid_blocks(real, fake, max_block_size=1024):
-    """The per-block unbiased MMD^2 estimates (array of length n_blocks)."""
+def kid_blocks(real, fake, max_block_size=1024, seed=0):
+    """The per-block unbiased MMD^2 estimates (array of length n_blocks), after shuffling both
+    sets with `seed` (None: blocks in the given order)."""
     real = np.asarray(real, np.float64)
     fake = np.asarray(fake, np.float64)
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
         raise ValueError(f"features must be (N, d) with the same d; got {real.shape}, {fake.shape}")
+    if seed is not None:
+        rng = np.random.default_rng(seed)
+        real, fake = real[rng.permutation(len(real))], fake[rng.permutation(len(fake))]
     n_real, n_fake = len(real), len(fake)
     n_blocks = int(math.ceil(max(n_real, n_fake) / max_block_size))
     sizes_r, sizes_f = _block_sizes(n_real, n_blocks), _block_sizes(n_fake, n_blocks)
@@ -52,9 +59,9 @@ def kid_blocks(real, fake, max_block_size=1024):
     return estimates
 
 
-def kid(real, fake, max_block_size=1024, return_stderr=False):
+def kid(real, fake, max_block_size=1024, return_stderr=False, seed=0):
     """Unbiased KID between two feature sets (N, d); optionally (kid, standard error)."""
-    estimates = kid_blocks(real, fake, max_block_size)
+    estimates = kid_blocks(real, fake, max_block_size, seed=seed)
     value = float(estimates.mean())
     if not return_stderr:
         return value
