@@ -26,16 +26,94 @@ from ganzoo.utils.images import check_training_dtype
 _FIT_ARGUMENTS = [name for name in inspect.signature(keras.Model.fit).parameters][1:]
 
 
-def _endless(data):
-    """True for a tf.data.Dataset that declares infinite cardinality."""
-    if "tensorflow" not in type(data).__module__ or not hasattr(data, "cardinality"):
-        return False
-    import tensorflow as tf
+def _fit_argument(name, args, kwargs):
+    """The value of keras.Model.fit's argument `name` in fit(x, y, *args, **kwargs)."""
+    if name in kwargs:
+        return kwargs[name]
+    position = _FIT_ARGUMENTS.index(name) - 2  # after x and y
+    return args[position] if 0 <= position < len(args) else None
 
-    try:
-        return int(data.cardinality()) == int(tf.data.INFINITE_CARDINALITY)
-    except (TypeError, ValueError, tf.errors.OpError):
-        return False
+
+def _unbounded(data):
+    """Why fit() cannot know where an epoch of `data` ends (a sentence), or None when it can."""
+    if "tensorflow" in type(data).__module__ and hasattr(data, "cardinality"):
+        import tensorflow as tf
+
+        try:
+            cardinality = int(data.cardinality())
+        except (TypeError, ValueError, tf.errors.OpError):
+            return None
+        if cardinality == int(tf.data.INFINITE_CARDINALITY):
+            return (
+                "This dataset never ends (ganzoo.data.make_dataset repeats its epochs forever), "
+                "so fit() would never return"
+            )
+        if cardinality == int(tf.data.UNKNOWN_CARDINALITY):
+            return (
+                "This tf.data dataset does not say how many batches it holds (unknown "
+                "cardinality, e.g. after filter() or from_generator()): fit() would run until it "
+                "runs out, forever if it repeats (a dataset that does end can declare its length "
+                "with dataset.apply(tf.data.experimental.assert_cardinality(num_batches)))"
+            )
+        return None
+    if isinstance(data, keras.utils.PyDataset):
+        try:
+            endless = data.num_batches is None
+        except NotImplementedError:  # Keras itself asks for num_batches
+            return None
+        if endless:
+            return "This PyDataset declares itself infinite (num_batches is None), so fit() would never return"
+        return None
+    if inspect.isgenerator(data) or (
+        hasattr(data, "__next__") and hasattr(data, "__iter__") and not hasattr(data, "shape")
+    ):
+        return (
+            "fit() cannot tell where a Python generator or iterator ends: it would run until the "
+            "generator stops, forever if it never does"
+        )
+    return None
+
+
+def _first_images(x, batch_size):
+    """The first fit batch's images, as NumPy, of array input (NumPy, a tensor, or a dict with
+    'images'); None for datasets and generators (their values are checked nowhere before the
+    compiled step: ganzoo.data.make_dataset yields [0, 1] by construction)."""
+    if isinstance(x, dict):
+        x = x.get("images")
+    if x is None or isinstance(x, (list, tuple)) or not all(
+        hasattr(x, attribute) for attribute in ("shape", "dtype", "__getitem__")
+    ):
+        return None
+    if len(x.shape) == 0:
+        return None
+    return np.asarray(x[: int(batch_size or 32)])  # Keras' default batch size
+
+
+def _check_first_images(images):
+    """Refuse a first batch that is not float in [0, 1] (what the generator outputs and
+    ganzoo.data.make_dataset yields), naming the conversion that fixes it."""
+    check_training_dtype(images.dtype)
+    if images.size == 0:
+        return  # the shape check of the step says what is wrong
+    values = images.astype("float32")
+    what = "GAN.fit: the training images (first batch)"
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{what} contain NaN or infinite values: clean the data before training.")
+    low, high = float(values.min()), float(values.max())
+    if low >= 0.0 and high <= 1.0 + 1e-6:
+        return
+    if low >= 0.0 and high > 1.5:
+        hint = ("they look like 0..255 pixel values in a float array: divide by 255, "
+                "images / 255.0")
+    elif low >= -1.0 - 1e-6 and high <= 1.0 + 1e-6:
+        hint = "they look like [-1, 1] images: map them with (images + 1) / 2"
+    else:
+        hint = "rescale them into [0, 1] (small overshoots: np.clip(images, 0, 1))"
+    raise ValueError(
+        f"{what} have values in [{low:.4g}, {high:.4g}], but GANs here train on float images "
+        f"in [0, 1], the range of the generator's outputs; {hint}. "
+        "ganzoo.data.make_dataset(...) yields [0, 1] images."
+    )
 
 
 @keras.saving.register_keras_serializable(package="ganzoo")
@@ -210,21 +288,23 @@ class GAN(keras.Model):
     train_step = backend.train_step
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        """keras.Model.fit; an endless dataset (ganzoo.data.make_dataset's) needs steps_per_epoch.
+        """keras.Model.fit, refusing input that would train forever or on the wrong range.
 
-        Without it, fit() would train forever without a word: that is refused.
+        Without steps_per_epoch, an endless dataset (ganzoo.data.make_dataset's), a tf.data
+        dataset of unknown length, a Python generator or an infinite PyDataset would make fit()
+        run forever without a word: that is refused. Array input (NumPy or tensors) has its
+        first batch checked to be float images in [0, 1] (once, before training: free per step).
         """
-        steps = kwargs.get("steps_per_epoch")
-        if steps is None and "steps_per_epoch" in _FIT_ARGUMENTS:  # given by position?
-            position = _FIT_ARGUMENTS.index("steps_per_epoch") - 2  # after x and y
-            steps = args[position] if 0 <= position < len(args) else None
-        if steps is None and _endless(x):
-            raise ValueError(
-                "This dataset never ends (ganzoo.data.make_dataset repeats its epochs forever), "
-                "so fit() would never return: pass steps_per_epoch, the fit steps per epoch "
-                "(each makes disc_iters discriminator steps), e.g. "
-                "gan.fit(dataset, steps_per_epoch=1000)."
-            )
+        if _fit_argument("steps_per_epoch", args, kwargs) is None:
+            reason = _unbounded(x)
+            if reason:
+                raise ValueError(
+                    f"{reason}: pass steps_per_epoch, the fit steps per epoch (each makes "
+                    "disc_iters discriminator steps), e.g. gan.fit(dataset, steps_per_epoch=1000)."
+                )
+        first = _first_images(x, _fit_argument("batch_size", args, kwargs))
+        if first is not None:
+            _check_first_images(first)
         return super().fit(x, y, *args, **kwargs)
 
     def test_step(self, *args, **kwargs):
@@ -275,7 +355,7 @@ class GAN(keras.Model):
         # The dtype is static, so this check is free inside the compiled step. The value range
         # is not (a reduction over the batch, and a jitted JAX step cannot raise on values): it
         # belongs where the data is concrete -- ganzoo.data.make_dataset yields [0, 1] by
-        # construction, and ganzoo.utils.images.check_training_images checks a first batch.
+        # construction, and GAN.fit checks the first batch of array input (_check_first_images).
         check_training_dtype(keras.backend.standardize_dtype(images.dtype))
         images = ops.cast(images, "float32")
         shape = tuple(images.shape)
@@ -287,7 +367,17 @@ class GAN(keras.Model):
                 f"{expected[2]}) in [0, 1]; got {shape}. Resize the data or build the model "
                 "for this resolution."
             )
-        if shape[0] is not None and shape[0] % self.disc_iters:
+        if shape[0] is None:
+            # (TensorFlow traces fit()'s step for the data's batch shape; JAX sees real arrays.)
+            raise ValueError(
+                "The training batches have no fixed size (batch dimension None): the step splits "
+                "each batch into disc_iters discriminator batches and needs its size. Batch a "
+                "tf.data dataset with drop_remainder=True (ganzoo.data.make_dataset does) or pass "
+                "NumPy arrays; a Python generator has no fixed batch size on TensorFlow: wrap it "
+                "with tf.data.Dataset.from_generator(..., output_signature=tf.TensorSpec((batch, "
+                "H, W, 3), tf.float32))."
+            )
+        if shape[0] % self.disc_iters:
             raise ValueError(
                 f"A batch of {shape[0]} images cannot be split into disc_iters={self.disc_iters} "
                 f"discriminator batches: feed batches of disc_iters * batch_size images."
