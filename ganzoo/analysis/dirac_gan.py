@@ -45,7 +45,7 @@ DEFAULT_PARAMS = {
 }
 LABELS = {
     "gan": "unregularised GAN",
-    "wgan": "WGAN (clipped)",
+    "wgan": "WGAN",
     "wgan_gp": "WGAN-GP",
     "instance_noise": "instance noise",
     "r1": "R1",

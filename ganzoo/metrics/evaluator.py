@@ -9,7 +9,8 @@ array, a tf.data dataset or any iterable of batches, in batches, with a progress
 seed; each batch goes through the Inception network once and feeds every requested metric
 (features for FID / KID / precision-recall, pyramids for SWD, the first images for MS-SSIM, a
 classifier for IS). Every number comes back with its protocol: N generated, N real, the real
-split, the resize, the network's hash.
+split, the resize, the network's hash. "jacobian" (generator conditioning, metrics/jacobian.py)
+needs no images: it differentiates the generator model itself at `jacobian_z` sampled z.
 
 `evaluate_zoo_model(name, generator=..., entry=...)` is the paper's protocol for a zoo model
 (CIFAR10: 10k generated vs the 10k test images, 3 sample sets, mean and std), used by
@@ -30,8 +31,9 @@ from ganzoo.data.sources import CIFAR10_DIR_ENV
 from ganzoo.metrics.batches import iterate_batches, sample_seed  # noqa: F401 - public here too
 from ganzoo.utils.images import check_images
 
-METRICS = ("fid", "kid", "precision_recall", "ms_ssim", "swd", "inception_score")
+METRICS = ("fid", "kid", "precision_recall", "ms_ssim", "swd", "inception_score", "jacobian")
 FEATURE_METRICS = ("fid", "kid", "precision_recall")
+MODEL_METRICS = ("jacobian",)  # computed from the generator model, not from its images
 # The paper's protocol per dataset: generated images per set, and the real split compared with.
 PROTOCOLS = {
     "cifar10": {"num_generated": 10000, "real_split": "test", "num_real": 10000},
@@ -87,12 +89,14 @@ class Evaluator:
     metrics: names from METRICS. network: an InceptionFID (default: the cached weights).
     classifier: for "inception_score", a callable [0, 255] NHWC batch -> logits/probabilities
     (the standard Inception logits are not available offline; see inception_score.py).
+    jacobian_z: how many z the "jacobian" metric differentiates G at (jacobian_batch_size
+    generator inputs per forward pass; each z takes z_dim of them).
     """
 
     def __init__(self, metrics=("fid", "kid"), network=None, batch_size=50, seed=0,
                  progress=True, classifier=None, kid_block_size=1024, pr_k=3,
                  ms_ssim_batches=5, ms_ssim_batch_size=64, swd_patches=64, is_splits=10,
-                 min_samples=None):
+                 min_samples=None, jacobian_z=64, jacobian_batch_size=256):
         unknown = sorted(set(metrics) - set(METRICS))
         if unknown:
             raise ValueError(f"unknown metrics {unknown}; choose from {', '.join(METRICS)}")
@@ -102,6 +106,12 @@ class Evaluator:
 
             raise ValueError(STANDARD_LOGITS_UNAVAILABLE)
         self.needs_features = any(m in self.metrics for m in FEATURE_METRICS)
+        self.needs_images = any(m not in MODEL_METRICS for m in self.metrics)
+        for name, value in (("jacobian_z", jacobian_z),
+                            ("jacobian_batch_size", jacobian_batch_size)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        self.jacobian_z, self.jacobian_batch_size = int(jacobian_z), int(jacobian_batch_size)
         self.batch_size, self.seed, self.progress = int(batch_size), int(seed), progress
         self.classifier, self.kid_block_size, self.pr_k = classifier, kid_block_size, pr_k
         self.ms_ssim_batches, self.ms_ssim_batch_size = ms_ssim_batches, ms_ssim_batch_size
@@ -172,8 +182,15 @@ class Evaluator:
             reference = self.real_reference(real, num_real, real_range) if needs_real else {"n": 0}
         keep = self.ms_ssim_batches * self.ms_ssim_batch_size if "ms_ssim" in self.metrics else 0
         seed = self.seed if seed is None else int(seed)
-        gen = self.run_pass(generated, num_generated, generated_range, "generated", keep, seed)
         values = {}
+        if "jacobian" in self.metrics:
+            from ganzoo.metrics.jacobian import generator_conditioning
+
+            values.update(generator_conditioning(generated, self.jacobian_z, seed,
+                                                 self.jacobian_batch_size, self.progress))
+        if not self.needs_images:  # only model metrics: no image pass
+            return {"metrics": values, "protocol": self.protocol(None, reference, seed, generated)}
+        gen = self.run_pass(generated, num_generated, generated_range, "generated", keep, seed)
         fake = gen.feature_array()
         real_feats = reference.get("features")
         if "fid" in self.metrics:
@@ -201,14 +218,21 @@ class Evaluator:
 
             values["inception_score"], values["inception_score_std"] = inception_score_from_probs(
                 np.concatenate(gen.outputs), self.is_splits)
-        return {"metrics": values, "protocol": self.protocol(gen, reference, seed)}
+        return {"metrics": values, "protocol": self.protocol(gen, reference, seed, generated)}
 
-    def protocol(self, gen, reference, seed):
+    def protocol(self, gen, reference, seed, generated=None):
         from ganzoo.metrics.inception import PREPROCESSING
 
-        out = {"n_generated": gen.n, "n_real": reference.get("n", 0),
+        out = {"n_generated": gen.n if gen else 0, "n_real": reference.get("n", 0),
                "real": reference.get("source"), "seed": seed, "batch_size": self.batch_size,
-               "image_shape": list(gen.shape)}
+               "image_shape": list(gen.shape) if gen else None}
+        if "jacobian" in self.metrics:
+            from ganzoo.metrics.jacobian import protocol as jacobian_protocol
+
+            out["n_jacobian_z"] = self.jacobian_z
+            out["jacobian"] = jacobian_protocol(self.jacobian_z, getattr(generated, "z_dim", None))
+        if not self.needs_images:
+            return out
         if reference.get("subset"):
             out["real_subset"] = reference["subset"]
         if self.needs_features:
@@ -233,13 +257,25 @@ def format_result(result):
     for name, value in result["metrics"].items():
         if isinstance(value, dict):
             value = ", ".join(f"{k}: {v:.3f}" for k, v in value.items())
+        elif isinstance(value, list):  # per-sample values (jacobian): their range
+            value = f"{len(value)} values, {min(value):.5g} .. {max(value):.5g}"
         elif isinstance(value, float):
             value = f"{value:.5g}"
         lines.append(f"{name:>20s}  {value}")
-    lines.append(f"{'protocol':>20s}  {p['n_generated']} generated vs {p['n_real']} real "
-                 f"({p.get('real')}); seed {p['seed']}; {p.get('resize', '')}; network sha256 "
-                 f"{str(p.get('network_sha256'))[:16]}")
+    lines += _protocol_lines(p, f"seed {p['seed']}", f"; {p.get('resize', '')}")
     return "\n".join(lines)
+
+
+def _protocol_lines(p, seeds, resize=""):
+    """The protocol of a result or record: the image sets (if any), then the jacobian metric's."""
+    lines = []
+    if p["n_generated"]:
+        lines.append(f"{'protocol':>20s}  {p['n_generated']} generated vs {p['n_real']} real "
+                     f"({p.get('real')}); {seeds}{resize}; network sha256 "
+                     f"{str(p.get('network_sha256'))[:16]}")
+    if "jacobian" in p:
+        lines.append(f"{'jacobian':>20s}  {p['jacobian']}; {seeds}")
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,7 +322,7 @@ def reference_features(dataset="cifar10", split="test", network=None, batch_size
 
 def evaluate_zoo_model(name, metrics=("fid", "kid"), num_samples=None, sample_sets=3, seed=0,
                        real=None, batch_size=50, progress=True, generator=None, entry=None,
-                       network=None, min_samples=None):
+                       network=None, min_samples=None, jacobian_z=64):
     """The paper's protocol for a zoo model: `sample_sets` sets of generated images against the
     real reference; the mean and std of every metric over the sets, and each set's values.
 
@@ -304,8 +340,9 @@ def evaluate_zoo_model(name, metrics=("fid", "kid"), num_samples=None, sample_se
     protocol = PROTOCOLS.get(dataset, {})
     num_generated = int(num_samples or protocol.get("num_generated", 10000))
     evaluator = Evaluator(metrics, network=network, batch_size=batch_size, seed=seed,
-                          progress=progress, min_samples=min_samples)
-    protocol_reference = real is None
+                          progress=progress, min_samples=min_samples, jacobian_z=jacobian_z)
+    # Only FID/KID/PR/SWD compare with real images; the jacobian metric alone needs none.
+    protocol_reference = real is None and (evaluator.needs_features or "swd" in evaluator.metrics)
     if protocol_reference:
         real = reference_features(dataset, protocol.get("real_split", "test"), evaluator.network,
                                   batch_size, progress)
@@ -339,9 +376,7 @@ def format_record(record):
     for key, s in record["metrics"].items():
         lines.append(f"{key:>20s}  {s['mean']:.5g} +- {s['std']:.2g}")
     p = record["protocol"]
-    lines.append(f"{'protocol':>20s}  {p['n_generated']} generated vs {p['n_real']} real "
-                 f"({p.get('real')}); seeds {p['seeds']}; network sha256 "
-                 f"{str(p.get('network_sha256'))[:16]}")
+    lines += _protocol_lines(p, f"seeds {p['seeds']}")
     paper = record.get("paper", {})
     if paper.get("fid") is not None:
         lines.append(f"{'paper FID':>20s}  {paper['fid']}")
