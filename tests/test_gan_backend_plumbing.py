@@ -1,14 +1,16 @@
 """Per-backend plumbing lives in ganzoo/backend/ alone (issue 11): gan.py holds the
-backend-neutral step; the state layout and each backend's train_step and reading/writing of the
-state are in ganzoo.backend. On the current backend."""
+backend-neutral step; the state layout and each backend's train_step, reading/writing of the
+state and compiled sampling are in ganzoo.backend. On the current backend."""
 import inspect
 
 import keras
+import numpy as np
 import pytest
 from keras import ops
 
 import ganzoo
 from ganzoo import backend, gan as gan_module
+from ganzoo.architectures import build_generator, sample_noise
 from ganzoo.backend.state import StateLayout
 
 RES = 8
@@ -60,3 +62,20 @@ def test_jax_unpack_and_pack_are_inverse():
     values = jax_backend.unpack(layout, trainable, non_trainable, optimizer)
     assert values["noise"] == f"n{layout.noise}" and len(values["g_opt"]) == layout.n_g_opt
     assert jax_backend.pack(layout, values, trainable, non_trainable) == (trainable, non_trainable, optimizer)
+
+
+def test_sample_equals_the_plain_forward_pass():
+    """Generator.sample (JAX: one compiled forward pass per batch shape) gives the images of
+    the generator's eager call, batch by batch."""
+    generator = build_generator("sndcgan", resolution=RES)
+    z = sample_noise(5, generator.z_dim, seed=4)
+    plain = np.concatenate(
+        [ops.convert_to_numpy(generator(z[i : i + 2], training=False)) for i in range(0, 5, 2)]
+    )
+    images = generator.sample(5, seed=4, batch_size=2)
+    assert images.dtype == np.float32 and images.shape == (5, RES, RES, 3)
+    np.testing.assert_allclose(images, plain, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(generator.sample(5, seed=4, batch_size=2), images)  # deterministic
+    np.testing.assert_allclose(generator.sample(5, z=z), plain, rtol=1e-5, atol=1e-6)
+    if backend.BACKEND == "jax":
+        assert generator.predict_function is not None  # compiled once, kept by the model

@@ -3,7 +3,6 @@ import numbers
 
 import keras
 import numpy as np
-from keras import ops
 
 from ganzoo.random import PortableNormal
 
@@ -94,10 +93,9 @@ class Generator(_WeightsFileCheck, keras.Model):
         z = np.asarray(z, dtype="float32")
         if z.shape != (num, self.z_dim):
             raise ValueError(f"z must have shape ({num}, {self.z_dim}); got {z.shape}.")
-        outputs = [
-            ops.convert_to_numpy(self(z[i : i + batch_size], training=False))
-            for i in range(0, num, batch_size)
-        ]
+        from ganzoo import backend  # JAX: one compiled forward pass per batch shape
+
+        outputs = [backend.sample(self, z[i : i + batch_size]) for i in range(0, num, batch_size)]
         return np.concatenate(outputs, axis=0).astype("float32")
 
     def get_config(self):

@@ -11,6 +11,7 @@ keras.ops in ganzoo/gan.py. Each backend module provides:
 - train_step: the Keras train_step of that backend's trainer (GAN.train_step is this function):
   it turns fit()'s state into the named values of the backend-neutral step and back (JAX:
   unpack/pack of the jitted state lists; TensorFlow: read the variables, write the buffers)
+- sample(generator, z): a generator's forward pass at inference, as numpy (JAX: compiled)
 
 state.py holds `StateLayout`, where each named value sits, shared by both.
 """
@@ -24,6 +25,7 @@ if BACKEND == "jax":
         input_gradient,
         optimizer_iterations,
         replica_id,
+        sample,
         train_step,
         value_and_grad,
     )
@@ -33,6 +35,7 @@ elif BACKEND == "tensorflow":
         input_gradient,
         optimizer_iterations,
         replica_id,
+        sample,
         train_step,
         value_and_grad,
     )
@@ -51,6 +54,7 @@ __all__ = [
     "input_gradient",
     "optimizer_iterations",
     "replica_id",
+    "sample",
     "train_step",
     "value_and_grad",
 ]

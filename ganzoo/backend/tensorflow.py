@@ -53,6 +53,11 @@ def optimizer_iterations(optimizer, optimizer_values):
     return ops.convert_to_tensor(optimizer.iterations)
 
 
+def sample(generator, z):
+    """generator(z, training=False) as numpy float32 (eager TensorFlow is fast enough here)."""
+    return ops.convert_to_numpy(generator(z, training=False)).astype("float32")
+
+
 def read_value(variable):
     # A tensor snapshot: passing the tf.Variable itself would let tapes and StatelessScope
     # see variable reads instead of the values being differentiated.
