@@ -372,10 +372,11 @@ class GAN(keras.Model):
             raise ValueError(
                 "The training batches have no fixed size (batch dimension None): the step splits "
                 "each batch into disc_iters discriminator batches and needs its size. Batch a "
-                "tf.data dataset with drop_remainder=True (ganzoo.data.make_dataset does) or pass "
-                "NumPy arrays; a Python generator has no fixed batch size on TensorFlow: wrap it "
-                "with tf.data.Dataset.from_generator(..., output_signature=tf.TensorSpec((batch, "
-                "H, W, 3), tf.float32))."
+                "tf.data dataset with drop_remainder=True (ganzoo.data.make_dataset does); give "
+                "NumPy arrays whose length is a multiple of batch_size (a smaller last batch "
+                "leaves the size open); a Python generator has no fixed batch size on TensorFlow: "
+                "wrap it with tf.data.Dataset.from_generator(..., output_signature="
+                "tf.TensorSpec((batch, H, W, 3), tf.float32))."
             )
         if shape[0] % self.disc_iters:
             raise ValueError(

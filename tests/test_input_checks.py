@@ -162,5 +162,7 @@ def test_fit_refuses_batches_of_no_fixed_size():
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(4)  # last batch of 2
     with pytest.raises(ValueError, match=r"no fixed size.*drop_remainder=True"):
         gan.fit(dataset, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"no fixed size.*length is a multiple of batch_size"):
+        gan.fit(images, batch_size=4, epochs=1, verbose=0)  # NumPy with a last batch of 2
     gan.fit(tf.data.Dataset.from_tensor_slices(images).batch(4, drop_remainder=True), verbose=0)
     assert gan.d_steps == 1
