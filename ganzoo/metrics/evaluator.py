@@ -239,7 +239,8 @@ class Evaluator:
             out.update(self.network.protocol)
         out["resize"] = PREPROCESSING
         if "kid" in self.metrics:
-            out["kid"] = f"unbiased block estimator, cubic kernel, blocks of <= {self.kid_block_size}"
+            out["kid"] = (f"unbiased block estimator, cubic kernel, blocks of <= {self.kid_block_size} "
+                          "drawn at random (both sets shuffled, seed 0)")
         if "precision_recall" in self.metrics:
             out["precision_recall"] = f"k={self.pr_k} nearest neighbours in Inception pool_3 space"
         if "ms_ssim" in self.metrics:
