@@ -195,7 +195,7 @@ def test_list_and_info_show_steps_and_both_fids(env, published, capsys):
     assert cli(["info", NAME]) == 0
     out = capsys.readouterr().out
     assert "status: partial" in out and "trained: 2 of the recipe's 200,000 discriminator steps" in out
-    assert "measured fid: 240   (paper: 25.27)" in out
+    assert "measured fid: 240 +- 0.5   (paper: 25.27)  (protocol: " in out
 
 
 def test_load_downloads_verifies_and_reports(env, trained, published, monkeypatch, capsys):

@@ -53,11 +53,13 @@ flags.DEFINE_integer("num_samples", 64, "images in samples.png")
 flags.DEFINE_integer("sample_seed", 0, "seed of the samples in samples.png")
 flags.DEFINE_enum("discriminator_dtype", "float16", ["float16", "float32"], "storage of discriminator.weights.h5")
 flags.DEFINE_string("manifest", None, "weights_manifest.json to update (default: ganzoo's)")
+flags.DEFINE_list("exclude_metrics", [], "metrics of the --metrics records not to publish (e.g. kid,kid_stderr "
+                  "when they were measured with a since-fixed bug); fid cannot be excluded")
 
 
 def publish(config, checkpoint, *, metrics=(), status=None, name=None, dataset_name=None, out_dir=None,
             repo_id=None, token=None, endpoint=None, private=False, dry_run=False, num_samples=64, sample_seed=0,
-            discriminator_dtype="float16", manifest_path=None):
+            discriminator_dtype="float16", manifest_path=None, exclude_metrics=()):
     """The whole publication; returns (out_dir, records, revision or None)."""
     from ganzoo.zoo import hub, manifest, publishing
 
@@ -83,7 +85,7 @@ def publish(config, checkpoint, *, metrics=(), status=None, name=None, dataset_n
     records, summary = publishing.publish_run(
         checkpoint, out_dir, config=config, name=name, status=status, metrics=metrics, dataset_name=dataset_name,
         num_samples=num_samples, sample_seed=sample_seed, discriminator_dtype=discriminator_dtype,
-        repo_id=repo_id, manifest_path=manifest_path,
+        repo_id=repo_id, manifest_path=manifest_path, exclude_metrics=exclude_metrics,
     )
     inference = summary["inference"]
     print(f"publish: {summary['name']} [{summary['status']}]: {summary['d_steps']} discriminator steps on "
@@ -142,6 +144,7 @@ def main(argv):
             token=upload_token(FLAGS.token, endpoint), endpoint=endpoint, private=FLAGS.private,
             dry_run=FLAGS.dry_run, num_samples=FLAGS.num_samples, sample_seed=FLAGS.sample_seed,
             discriminator_dtype=FLAGS.discriminator_dtype, manifest_path=FLAGS.manifest,
+            exclude_metrics=FLAGS.exclude_metrics,
         )
     except (ValueError, FileNotFoundError, RuntimeError, ZooError) as error:
         print(f"publish: error: {error}", file=sys.stderr)

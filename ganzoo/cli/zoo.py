@@ -152,9 +152,16 @@ def cmd_info(args):
         note = " (partial: fewer steps than the paper's recipe)" if entry["status"] == "partial" else ""
         print(f"trained: {trained['d_steps']:,} of the recipe's {entry['training']['steps']:,} discriminator steps "
               f"({trained['g_steps']:,} generator steps){note}")
+    protocols = {metric["protocol"] for metric in entry["metrics"]}
+    shared = len(protocols) == 1 and len(entry["metrics"]) > 1  # one evaluation: say its protocol once
     for metric in entry["metrics"]:
         paper_text = f"   (paper: {paper['fid']:g})" if metric["name"].lower() == "fid" and paper["fid"] else ""
-        print(f"measured {metric['name']}: {metric['value']:.4g}{paper_text}  (protocol: {metric['protocol']})")
+        spread = (metric.get("details") or {}).get("std")
+        spread_text = f" +- {spread:.2g}" if isinstance(spread, (int, float)) else ""
+        protocol_text = "" if shared else f"  (protocol: {metric['protocol']})"
+        print(f"measured {metric['name']}: {metric['value']:.4g}{spread_text}{paper_text}{protocol_text}")
+    if shared:
+        print(f"protocol of these measurements: {protocols.pop()}")
     if entry["status"] in ("published", "partial") and not entry["metrics"]:
         print("measured FID: not evaluated")
     loadable = entry["status"] in ("published", "partial")

@@ -40,6 +40,34 @@ def _load_forms(metadata):
     return forms
 
 
+# What a reader must know about the images behind a data set's numbers.
+DATA_NOTES = {
+    "cifar10": "ganzoo's CIFAR10 is a JPEG copy of the CIFAR-10 images (re-encoded at quality 75), for training and "
+               "for the FID reference alike: FIDs against its test images are consistent with each other but not "
+               "comparable with figures computed on the original arrays, the paper's included.",
+}
+
+
+def _trained_where(metadata):
+    """Where and with what the weights were trained (a lease run trained on a lent accelerator,
+    with other versions than the process that wrote this preset)."""
+    lease = ((metadata.get("run") or {}).get("lease")) or None
+    written = (f"Keras {metadata['keras_version']}, backend {metadata['backend']}, "
+               f"ganzoo {metadata['ganzoo_version']}")
+    if not lease:
+        return [f"Trained and written with {written}.", ""]
+    versions = ", ".join(f"{k} {v}" for k, v in (lease.get("versions") or {}).items())
+    speeds = [c.get("steady_ms_per_d_step") for c in lease.get("calls") or [] if c.get("steady_ms_per_d_step")]
+    text = (f"Trained on one {lease.get('trained_on') or 'accelerator'} with the {lease.get('backend')} backend "
+            f"({versions}) through benchmarks/lease.py, in {len(lease.get('calls') or [])} call(s) resumed from "
+            f"checkpoints")
+    if speeds:
+        text += f", {min(speeds):.2f}-{max(speeds):.2f} ms per D step"
+    text += (f". Batches: {lease.get('data_order')} (not tf.data's order, so not batch for batch the run "
+             f"training/train.py would make from the same seed). The preset was written with {written}.")
+    return [text, ""]
+
+
 def _curve(metadata):
     curve = [r for r in metadata.get("fid_curve") or [] if isinstance(r.get("d_step"), int)]
     if not curve:
@@ -54,7 +82,7 @@ def _curve(metadata):
     lines = [
         "## FID during training",
         "",
-        f"Measured by training/train.py every few thousand steps ({protocol or 'protocol not recorded'}); a smaller "
+        f"Measured during training every few thousand steps ({protocol or 'protocol not recorded'}); a smaller "
         "sample than the final evaluation, so the values are higher and only comparable with each other. All "
         "points are in `metadata.json` → `fid_curve`.",
         "",
@@ -189,10 +217,10 @@ def model_card(config, metadata, json_files=None):
         "## Training",
         "",
         f"Data set: {dataset} ({metadata['dataset']['source']}), {metadata['dataset']['resolution']}x"
-        f"{metadata['dataset']['resolution']}. Keras {metadata['keras_version']}, backend {metadata['backend']}, "
-        f"ganzoo {metadata['ganzoo_version']}.",
+        f"{metadata['dataset']['resolution']}." + (f" {DATA_NOTES[dataset_key]}" if dataset_key in DATA_NOTES else ""),
         "",
     ]
+    lines += _trained_where(metadata)
     if metadata.get("train_command"):
         lines += [f"To train it from scratch: `{metadata['train_command']}`.", ""]
     lines += [

@@ -76,8 +76,11 @@ def normalize_metrics(record):
             metric["value"] = metric.pop("mean")
         protocol = metric.get("protocol")
         if isinstance(protocol, dict):
-            protocol = "; ".join(f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}"
-                                 for k, v in protocol.items())
+            # A path on the machine that measured (the cached reference features, say) says nothing
+            # to a reader and must not be published: its file name is kept.
+            protocol = "; ".join(
+                f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else (os.path.basename(v) if isinstance(v, str) and os.path.isabs(v) else v)}"
+                for k, v in protocol.items())
         elif isinstance(protocol, list):
             protocol = json.dumps(protocol)
         if not protocol:
@@ -123,6 +126,7 @@ class Run:
     seed: object
     fid_curve: list
     base_config: str = None  # the --config / --init_from zoo name it started from
+    provenance: dict = None  # how a lease run was trained (load_lease_run); None for train.py runs
 
     @property
     def has_ema(self):
@@ -181,12 +185,15 @@ def read_fid_curve(path):
 
 
 def load_run(run_dir):
-    """(GAN with the newest checkpoint's weights, Run) of a training run folder."""
+    """(GAN with the newest checkpoint's weights, Run) of a training run folder, or of the
+    weights an accelerator lease brought back (a folder with report.json; see load_lease_run)."""
     import ganzoo
 
     run_dir = pathlib.Path(run_dir)
     if not run_dir.exists():
         raise PublishError(f"--checkpoint {run_dir} does not exist.")
+    if run_dir.is_dir() and not (run_dir / "checkpoints").is_dir() and (run_dir / LEASE_REPORT).is_file():
+        return load_lease_run(run_dir)
     checkpoint, metadata = newest_checkpoint(run_dir)
     folder = run_dir if run_dir.is_dir() else checkpoint.parent.parent
     hyper = dict(metadata.get("hyper") or {})
@@ -226,6 +233,74 @@ def load_run(run_dir):
               g_steps=g_steps, seed=metadata.get("seed"), fid_curve=read_fid_curve(folder / "fid.jsonl"),
               base_config=metadata.get("config") or metadata.get("init_from"))
     _check_final_weights(gan, run)
+    return gan, run
+
+
+LEASE_REPORT = "report.json"
+_LEASE_KEYS = ("config", "d_step", "hyper", "weights")
+
+
+def load_lease_run(folder):
+    """(GAN, Run) of a run trained on a lent accelerator (benchmarks/lease.py `join` output).
+
+    A lease brings back the inference weights, not the full checkpoint (its optimizer state would
+    not fit the transfer limits), with report.json: the recipe's hyper-parameters, the D steps
+    trained, the data set, and the sha256 of the weight files it wrote. The files here must be
+    exactly those; the steps come from the report, the only record of them.
+    """
+    import ganzoo
+    from ganzoo.utils.files import sha256_file
+
+    folder = pathlib.Path(folder)
+    report = _read_json_file(folder / LEASE_REPORT, "The lease report")
+    training = report.get("training")
+    if not isinstance(training, dict) or any(k not in training for k in _LEASE_KEYS):
+        raise PublishError(f"{folder / LEASE_REPORT} has no complete 'training' record ({', '.join(_LEASE_KEYS)}): "
+                           f"it is not a lease report (benchmarks/lease.py join writes the folder).")
+    hyper = dict(training["hyper"])
+    # As train.py writes them: with an EMA, generator.weights.h5 is the average, the raw G beside it.
+    has_ema = hyper.get("ema_decay") is not None
+    files = {"generator.weights.h5": "ema_generator" if has_ema else "generator",
+             "discriminator.weights.h5": "discriminator"}
+    if has_ema:
+        files["generator_raw.weights.h5"] = "generator"
+    for name in files:
+        expected = training["weights"].get(name)
+        path = folder / name
+        if expected is None or not path.is_file():
+            raise PublishError(f"{folder} lacks {name} or its sha256 in report.json: join the lease's files again "
+                               f"(python benchmarks/lease.py join FILES_AT --out {folder}).")
+        if sha256_file(path) != expected:
+            raise PublishError(f"{path} is not the file the lease trained (sha256 differs from report.json): it "
+                               f"was changed or comes from another call. Join that call's files again.")
+    gan = ganzoo.build_gan(**{k: v for k, v in hyper.items() if k in preset.BUILD_KEYS})
+    try:
+        for name, attribute in files.items():
+            getattr(gan, attribute).load_weights(str(folder / name))
+    except Exception as error:  # noqa: BLE001 - keras raises several types on mismatch
+        raise PublishError(f"The weights in {folder} do not fit the report's settings ({error}).") from error
+    d_steps = int(training["d_step"])
+    if d_steps < 1:
+        raise PublishError(f"{folder / LEASE_REPORT} reports an untrained model (0 discriminator steps).")
+    # One fit step is n_disc D updates and one G update (compare_gan's order), so G trained
+    # ceil(d_steps / n_disc) times.
+    g_steps = -(-d_steps // int(hyper.get("disc_iters", 1)))
+    curve = [dict(r) for r in report.get("fid_curve") or [] if isinstance(r.get("fid"), (int, float))]
+    environment = report.get("environment") or {}
+    provenance = {
+        "trained_on": environment.get("device_kind"), "backend": "jax",
+        "versions": {k: environment.get(k) for k in ("jax", "keras", "numpy") if environment.get(k)},
+        "calls": [{k: c.get(k) for k in ("initial_d_step", "d_step", "steady_ms_per_d_step")}
+                  for c in report.get("training_calls") or []],
+        "data_order": training.get("data_order"),
+    }
+    args = [c.get("args") or {} for c in report.get("calls") or []]
+    datasets = {a.get("dataset") for a in args} - {None}
+    if len(datasets) != 1:
+        raise PublishError(f"{folder / LEASE_REPORT} does not name one data set for its calls ({sorted(datasets)}).")
+    run = Run(folder=folder, checkpoint=folder / LEASE_REPORT, hyper=hyper, dataset=datasets.pop(), d_steps=d_steps,
+              g_steps=g_steps, seed=args[-1].get("seed"), fid_curve=curve, base_config=training["config"],
+              provenance=provenance)
     return gan, run
 
 
@@ -393,13 +468,19 @@ def decide_status(requested, d_steps, recipe_steps):
 
 
 def publish_run(run_dir, out_dir, *, config=None, name=None, status=None, metrics=(), dataset_name=None,
-                num_samples=64, sample_seed=0, discriminator_dtype="float16", repo_id=None, manifest_path=None):
+                num_samples=64, sample_seed=0, discriminator_dtype="float16", repo_id=None, manifest_path=None,
+                exclude_metrics=()):
     """Write the preset folder of a training run. Returns (records, summary dict).
 
     config: a zoo entry name (the run must follow its recipe on its data set; status
     "published" or "partial"). Without it the preset is the user's own model ("custom"), named
     `name` (default: the run folder's name). metrics: --metrics values (see read_eval_records).
+    exclude_metrics: names of measured metrics not to publish (a number found wrong after it was
+    measured); FID cannot be excluded, since it decides the inference generator.
     """
+    exclude = {str(m).strip().lower() for m in exclude_metrics or () if str(m).strip()}
+    if "fid" in exclude:
+        raise PublishError("--exclude_metrics cannot leave out fid: the published generator is chosen by it.")
     preset.check_target(pathlib.Path(out_dir))  # before any work: never write over what ganzoo did not write
     entry = manifest.get_entry(config, manifest_path) if config else None
     gan, run = load_run(run_dir)
@@ -411,7 +492,7 @@ def publish_run(run_dir, out_dir, *, config=None, name=None, status=None, metric
     normalised = {}
     for label, record in evals.items():
         clean = {k: v for k, v in record.items() if not k.startswith("_")}
-        normalised[label] = normalize_metrics(clean)
+        normalised[label] = [m for m in normalize_metrics(clean) if m["name"].lower() not in exclude]
         fids[label] = _fid_of(normalised[label])
     inference = preset.choose_inference_generator(run.has_ema, fids)
     published_metrics = normalised.get(inference["generator"], [])
@@ -436,7 +517,8 @@ def publish_run(run_dir, out_dir, *, config=None, name=None, status=None, metric
         trained={"d_steps": run.d_steps, "g_steps": run.g_steps}, inference=inference, metrics=published_metrics,
         paper=paper, fid_curve=run.fid_curve, data_source=run.dataset, num_samples=num_samples,
         sample_seed=sample_seed, discriminator_dtype=discriminator_dtype, repo_id=repo_id, train_command=command,
-        extra={"run": {"checkpoint": run.checkpoint.name, "seed": run.seed, "started_from": run.base_config}},
+        extra={"run": dict({"checkpoint": run.checkpoint.name, "seed": run.seed, "started_from": run.base_config},
+                           **({"lease": run.provenance} if run.provenance else {}))},
     )
     summary = {"name": model_name, "status": status, "d_steps": run.d_steps, "g_steps": run.g_steps,
                "inference": inference, "metrics": published_metrics, "differs_from_recipe": differs,
