@@ -450,11 +450,13 @@ def pack(out_dir, run_dir, report, log_name="lease-log.txt", max_files=OUT_MAX_F
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = {"format": 1, "files": [], "left_out": []}
     budget = max_files - 2 - int((out_dir / log_name).exists())  # report.json, manifest.json
-    candidates = [run_dir / "generator.weights.h5", run_dir / "discriminator.weights.h5",
-                  run_dir / "eval.json"]
+    # In order of need: with an EMA the 8 files are full before eval.json, which report.json
+    # carries anyway ("eval", "eval_raw"; join writes them back out).
+    candidates = [run_dir / "generator.weights.h5", run_dir / "generator_raw.weights.h5",
+                  run_dir / "discriminator.weights.h5", run_dir / "eval.json"]
     samples = sorted((run_dir / "samples").glob("step_*.png")) if (run_dir / "samples").is_dir() else []
     if samples:
-        candidates.insert(2, samples[-1])
+        candidates.insert(3, samples[-1])
     for path in candidates:
         if not path.is_file():
             continue
@@ -501,6 +503,17 @@ def join(files_dir, out_dir):
             written.append(out_dir / path.name)
     for note in manifest.get("left_out", []):
         log(f"left on the device (not returned): {note}")
+    report_path = out_dir / "report.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    from ganzoo.utils.files import write_text
+
+    if report.get("fid_curve"):  # as train.py's fid.jsonl, for training/plot_fid.py and publish.py
+        write_text(out_dir / "fid.jsonl", "".join(json.dumps(r) + "\n" for r in report["fid_curve"]))
+        written.append(out_dir / "fid.jsonl")
+    for key in ("eval", "eval_raw"):  # the evaluation records, for publish.py --metrics
+        if report.get(key) and not (out_dir / f"{key}.json").is_file():
+            write_text(out_dir / f"{key}.json", json.dumps(report[key], indent=2) + "\n")
+            written.append(out_dir / f"{key}.json")
     return written
 
 
@@ -633,7 +646,7 @@ def cmd_call(args):
             deadline=deadline, steps=args.steps, batch_size=args.batch_size,
             resolution=args.resolution, seed=args.seed, checkpoint_every=args.checkpoint_every,
             log_every=args.log_every, sample_every=args.sample_every,
-            snapshot_every=args.snapshot_every, log=log,
+            snapshot_every=args.snapshot_every, ema_decay=args.ema_decay, log=log,
             decoded_cache=home / "store" / "decoded")
         report["training"] = summary
         report.setdefault("training_calls", []).append(
@@ -660,10 +673,10 @@ def cmd_call(args):
             import lease_train
 
             started = time.time()
-            report["eval"] = lease_train.evaluate(
+            report.update(lease_train.evaluate_generators(
                 run_dir, config=args.config, test_tar=paths["test"],
                 num_samples=args.eval_samples, sample_sets=args.eval_sets,
-                batch_size=args.inception_batch, metrics=args.eval_metrics.split(","), log=log)
+                batch_size=args.inception_batch, metrics=args.eval_metrics.split(","), log=log))
             phase_done("eval", started)
 
     call["status_after"] = status(repo, home)
@@ -828,6 +841,9 @@ def parse_args(argv=None):
     p.add_argument("--config", default=DEFAULT_CONFIG)
     p.add_argument("--dataset", default="cifar10", help="cifar10 (staged) or synthetic:N (tests)")
     p.add_argument("--steps", type=int, default=None, help="D steps of the run (default: recipe)")
+    p.add_argument("--ema_decay", type=float, default=None,
+                   help="keep an EMA copy of G (e.g. 0.999) beside the recipe's generator; both "
+                        "come back and are evaluated (a resumed call keeps the run's setting)")
     p.add_argument("--batch_size", type=int, default=None, help="override (tiny runs only)")
     p.add_argument("--resolution", type=int, default=None, help="override (tiny runs only)")
     p.add_argument("--seed", type=int, default=0)

@@ -172,8 +172,9 @@ def snapshots(run_dir):
     return found
 
 
-def resolve_settings(config, steps=None, batch_size=None, resolution=None):
-    """The manifest recipe of `config`, with the few overrides a tiny run needs."""
+def resolve_settings(config, steps=None, batch_size=None, resolution=None, ema_decay=None):
+    """The manifest recipe of `config`, with the few overrides a tiny run needs, and an EMA
+    copy of G beside the recipe's generator when `ema_decay` is given (issue 10)."""
     from ganzoo.zoo import manifest
 
     entry = manifest.get_entry(config)
@@ -182,6 +183,10 @@ def resolve_settings(config, steps=None, batch_size=None, resolution=None):
     for name, value in (("steps", steps), ("batch_size", batch_size), ("resolution", resolution)):
         if value is not None:
             hyper[name] = int(value)
+    if ema_decay is not None:
+        if not 0.0 < float(ema_decay) < 1.0:
+            raise ValueError(f"--ema_decay must be in (0, 1), e.g. 0.999; got {ema_decay}")
+        hyper["ema_decay"] = float(ema_decay)
     if hyper.get("d_lr") is None:
         hyper["d_lr"] = hyper["g_lr"]
     return entry, hyper
@@ -235,7 +240,7 @@ def train(run_dir, config="sndcgan-ns-sn-cifar10", data_dir=None, dataset="cifar
           deadline=None, steps=None, batch_size=None, resolution=None, seed=0,
           checkpoint_every=20000, keep_checkpoints=2, log_every=1000, sample_every=50000,
           snapshot_every=25000, final_reserve_s=10.0, log=print, clock=time.time,
-          build_gan=None, decoded_cache=None, callbacks=()):
+          build_gan=None, decoded_cache=None, callbacks=(), ema_decay=None):
     """Train `config`'s recipe in `run_dir` until its steps or `deadline` (a clock() value),
     resuming from the run's newest checkpoint. Returns a summary dict.
 
@@ -251,13 +256,15 @@ def train(run_dir, config="sndcgan-ns-sn-cifar10", data_dir=None, dataset="cifar
     started = clock()
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    entry, hyper = resolve_settings(config, steps, batch_size, resolution)
+    entry, hyper = resolve_settings(config, steps, batch_size, resolution, ema_decay)
     manager = CheckpointManager(run_dir / "checkpoints", keep=keep_checkpoints)
     latest = manager.latest()
     if manager.checkpoints() and latest is None:
         raise RuntimeError(f"{manager.directory} holds checkpoints but none is readable")
     if latest:
         stored = dict(latest[2].get("hyper", {}))
+        if ema_decay is None:  # a resumed call need not repeat --ema_decay
+            hyper["ema_decay"] = stored.get("ema_decay", hyper.get("ema_decay"))
         different = _same_run(stored, hyper)
         if different:
             raise RuntimeError(f"{run_dir} holds another run (its {different} differ): "
@@ -441,9 +448,22 @@ def curve(run_dir, dataset="cifar10", data_dir=None, num_samples=5000, seed=0, b
                      deadline=deadline, log=log)
 
 
+def evaluate_generators(run_dir, log=print, **kwargs):
+    """evaluate() of every generator the run wrote: {"eval": record of generator.weights.h5 (the
+    EMA one when the run keeps an EMA), "eval_raw": record of generator_raw.weights.h5, if any}."""
+    run_dir = pathlib.Path(run_dir)
+    records = {"eval": evaluate(run_dir, log=log, **kwargs)}
+    if (run_dir / "generator_raw.weights.h5").is_file():
+        records["eval_raw"] = evaluate(run_dir, weights_name="generator_raw.weights.h5",
+                                       out_name="eval_raw.json", log=log, **kwargs)
+    return records
+
+
 def evaluate(run_dir, config="sndcgan-ns-sn-cifar10", test_tar=None, num_samples=None,
-             sample_sets=3, batch_size=50, metrics=("fid",), seed=0, log=print):
-    """The paper's protocol on the run's generator.weights.h5, through ganzoo's evaluator.
+             sample_sets=3, batch_size=50, metrics=("fid",), seed=0, log=print,
+             weights_name="generator.weights.h5", out_name="eval.json"):
+    """The paper's protocol on one of the run's generators (default generator.weights.h5),
+    through ganzoo's evaluator; the record goes to `out_name` in the run folder.
 
     num_samples None: the protocol (10,000 per set vs the 10,000 test images, reference
     features cached under $GANZOO_CACHE/fid_stats, read from $GANZOO_CIFAR10_DIR/test.tar).
@@ -460,7 +480,7 @@ def evaluate(run_dir, config="sndcgan-ns-sn-cifar10", test_tar=None, num_samples
     hyper = json.loads((run_dir / "config.json").read_text())["training"]
     generator = build_generator(hyper["architecture"], resolution=hyper["resolution"],
                                 z_dim=hyper["z_dim"])
-    weights = run_dir / "generator.weights.h5"
+    weights = run_dir / weights_name
     generator.load_weights(str(weights))
     protocol = num_samples is None
     kwargs = {}
@@ -480,6 +500,10 @@ def evaluate(run_dir, config="sndcgan-ns-sn-cifar10", test_tar=None, num_samples
         checkpoint_meta = {"d_step": latest[2].get("d_step"), "file": pathlib.Path(latest[1]).name}
     except Exception:  # noqa: BLE001 - informative only
         pass
+    # Which generator this measured, as training/publish.py reads it (--metrics ema=/raw=).
+    record["generator_weights"] = weights.name
+    record["generator"] = ("raw" if weights_name == "generator_raw.weights.h5" or hyper.get("ema_decay") is None
+                           else "ema")
     record["lease"] = {
         "generator_weights": weights.name, "generator_sha256": _sha256(weights),
         "checkpoint": checkpoint_meta, "paper_protocol": protocol,
@@ -489,7 +513,7 @@ def evaluate(run_dir, config="sndcgan-ns-sn-cifar10", test_tar=None, num_samples
                      "ones computed on the original arrays",
         "data_order": DATA_ORDER,
     }
-    evaluator.write_record(record, run_dir / "eval.json")
+    evaluator.write_record(record, run_dir / out_name)
     log(evaluator.format_record(record))
     log(f"eval: {record['lease']['seconds']} s")
     return record

@@ -33,7 +33,10 @@ def plot_fid_curve(records, out_path, title=None, references=()):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = {"fid": "EMA generator (decay 0.999)", "fid_raw": "raw generator"}
+    # "fid" measures the inference generator: the EMA average when the run keeps one (then
+    # "fid_raw" is the raw G beside it), else the raw G itself.
+    has_raw = any("fid_raw" in r for r in records)
+    labels = {"fid": "EMA generator", "fid_raw": "raw generator"} if has_raw else {"fid": "generator"}
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
     for key, label in labels.items():
         points = [(r["d_step"], r[key]) for r in records if key in r]
@@ -42,8 +45,9 @@ def plot_fid_curve(records, out_path, title=None, references=()):
     for label, points in references:
         ax.plot(*zip(*points), linestyle="--", marker="x", label=label)
     first = records[0]
-    protocol = (f"FID of {first.get('generated', '?')} samples vs {first.get('reference', '?')} "
-                f"{first.get('dataset', '')} {first.get('reference_split', '')} images")
+    protocol = " ".join(str(part) for part in (
+        f"FID of {first.get('generated', '?')} samples vs {first.get('reference', '?')}",
+        first.get("dataset"), first.get("reference_split"), "images") if part)
     ax.set_xlabel("discriminator steps")
     ax.set_ylabel("FID (lower is better)")
     ax.set_yscale("log")

@@ -174,6 +174,43 @@ def test_pack_keeps_to_the_out_limits_and_joins_back(tmp_path):
     assert (back / "report.json").is_file() and (back / "lease-log.txt").is_file()
 
 
+def test_pack_with_an_ema_returns_both_generators_and_join_restores_the_records(tmp_path):
+    """With an EMA the 8 files are: log, report, manifest, G (EMA), G raw, D in two parts and
+    the grid; the evaluation records travel in report.json and join writes them back out."""
+    run = tmp_path / "run"
+    (run / "samples").mkdir(parents=True)
+    _random_file(run / "generator.weights.h5", 900, seed=1)
+    raw = _random_file(run / "generator_raw.weights.h5", 900, seed=3)
+    _random_file(run / "discriminator.weights.h5", 1500, seed=2)
+    (run / "samples" / "step_000000020.png").write_bytes(b"png")
+    (run / "eval.json").write_text('{"generator": "ema"}')
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "lease-log.txt").write_text("log\n")
+    records = {"eval": {"generator": "ema", "fid": 30.0}, "eval_raw": {"generator": "raw", "fid": 29.0}}
+    manifest = lease.pack(out, run, dict(records, fid_curve=[{"d_step": 10, "fid": 80.0}]), part_bytes=1000)
+    assert len(list(out.iterdir())) == lease.OUT_MAX_FILES
+    assert [e["name"] for e in manifest["files"]] == ["generator.weights.h5", "generator_raw.weights.h5",
+                                                       "discriminator.weights.h5", "samples.png"]
+    assert manifest["left_out"] and manifest["left_out"][0].startswith("eval.json")
+    back = tmp_path / "back"
+    lease.join(out, back)
+    assert (back / "generator_raw.weights.h5").read_bytes() == raw
+    assert json.loads((back / "eval.json").read_text()) == records["eval"]
+    assert json.loads((back / "eval_raw.json").read_text()) == records["eval_raw"]
+    assert json.loads((back / "fid.jsonl").read_text()) == {"d_step": 10, "fid": 80.0}
+
+
+def test_ema_decay_is_a_run_setting_a_resumed_call_keeps():
+    import lease_train
+
+    _, hyper = lease_train.resolve_settings("sndcgan-ns-sn-cifar10", ema_decay=0.999)
+    assert hyper["ema_decay"] == 0.999 and hyper["g_lr"] == 2e-4  # the recipe otherwise
+    assert lease_train.resolve_settings("sndcgan-ns-sn-cifar10")[1]["ema_decay"] is None
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        lease_train.resolve_settings("sndcgan-ns-sn-cifar10", ema_decay=1.5)
+
+
 def test_pack_leaves_out_what_would_exceed_the_file_count(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
