@@ -122,7 +122,8 @@ def test_readme_python_api_block_runs_as_pasted(tmp_path):
 
     env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), TF_CPP_MIN_LOG_LEVEL="2",
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    code = block + "\nassert gan.d_steps == 10, gan.d_steps\nprint('README block ok')\n"
+    code = block + ("\nassert gan.d_steps == 10, gan.d_steps\nassert pretrained.d_steps == 0, pretrained.d_steps"
+                    "\nprint('README block ok')\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=1200, cwd=tmp_path, env=env)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
