@@ -251,6 +251,54 @@ def build_payload(out_dir, train_tar, test_tar, inception, wheel_bytes=0, tree=0
     return payload
 
 
+# The published weights are tracked files, so every call would carry them (42 MiB of the 64 for
+# the first model). Nothing on the device needs them: they wait outside the working tree, in
+# the git-ignored .lease/aside/, while a lease runs.
+ASIDE_DIR = f"{PAYLOAD_DIR}/aside"
+ASIDE_ROOTS = ("hub_mirror",)
+
+
+def set_aside(repo=REPO, min_bytes=MiB):
+    """Move the tracked files of at least `min_bytes` under ASIDE_ROOTS into .lease/aside/
+    (same relative paths); returns their paths. restore_aside() brings them back."""
+    repo = pathlib.Path(repo)
+    ensure_ignored(PAYLOAD_DIR, repo)
+    names = subprocess.run(["git", "-C", str(repo), "ls-files", "-z", "--", *ASIDE_ROOTS],
+                           capture_output=True, check=True).stdout
+    moved = []
+    for name in filter(None, names.split(b"\0")):
+        relative = os.fsdecode(name)
+        path = repo / relative
+        if path.is_file() and not path.is_symlink() and path.stat().st_size >= min_bytes:
+            target = repo / ASIDE_DIR / relative
+            if target.exists():
+                raise SystemExit(f"{target} exists already: run `lease.py restore` first")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+            moved.append(relative)
+    return moved
+
+
+def restore_aside(repo=REPO):
+    """Put the files set_aside() moved back; refuses to overwrite a file that came back
+    meanwhile (git checkout, say) unless it is the same bytes. Returns their paths."""
+    repo = pathlib.Path(repo)
+    aside = repo / ASIDE_DIR
+    restored = []
+    for target in sorted(p for p in aside.rglob("*") if p.is_file()) if aside.is_dir() else []:
+        relative = target.relative_to(aside)
+        path = repo / relative
+        if path.exists():
+            if sha256_of(path) != sha256_of(target):
+                raise SystemExit(f"{path} exists and differs from {target}: resolve by hand")
+            target.unlink()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(target, path)
+        restored.append(str(relative))
+    return restored
+
+
 def download_wheels(repo=REPO, python=sys.executable):
     wheel_dir = pathlib.Path(repo) / WHEEL_DIR
     wheel_dir.mkdir(exist_ok=True)
@@ -277,6 +325,20 @@ def cmd_wheels(args):
     return 0
 
 
+def cmd_aside(args):
+    moved = set_aside()
+    log(f"set aside {len(moved)} file(s) under {ASIDE_DIR}/ (restore with `lease.py restore`): "
+        + ", ".join(moved))
+    log(f"working tree that travels with every call: {mib(tree_bytes())}")
+    return 0
+
+
+def cmd_restore(args):
+    restored = restore_aside()
+    log(f"restored {len(restored)} file(s): " + ", ".join(restored))
+    return 0
+
+
 def cmd_prepare(args):
     data = pathlib.Path(args.data)
     train, test = data / "train.tar", data / "test.tar"
@@ -290,6 +352,10 @@ def cmd_prepare(args):
     wheel_bytes = sum(w.stat().st_size for w in wheels)
     tree = tree_bytes()
     log(f"working tree that travels with every call: {mib(tree)}; wheels {mib(wheel_bytes)}")
+    if tree > 8 * MiB:
+        raise SystemExit(f"the working tree is {mib(tree)}: every call would carry it. Run "
+                         "`python benchmarks/lease.py aside` first (the published weights wait in "
+                         f"{ASIDE_DIR}/ until `lease.py restore`).")
     log("compressing the CIFAR10 tars and splitting the Inception weights ...")
     payload = build_payload(REPO / PAYLOAD_DIR, train, test, inception, wheel_bytes, tree,
                             margin=int(args.margin_mib * MiB))
@@ -811,6 +877,11 @@ def parse_args(argv=None):
     p.add_argument("--margin_mib", type=float, default=3.0,
                    help="room left in each call for files others add to the tree meanwhile")
     p.set_defaults(func=cmd_prepare)
+    p = sub.add_parser("aside", help="move the published weights out of the working tree "
+                                     "for the lease (every call would carry them)")
+    p.set_defaults(func=cmd_aside)
+    p = sub.add_parser("restore", help="bring back what `aside` moved")
+    p.set_defaults(func=cmd_restore)
     p = sub.add_parser("check", help="pre-flight: the lease path imports without TensorFlow")
     p.add_argument("--train", action="store_true",
                    help="also train, resume and pack a tiny run (a few minutes on this CPU)")

@@ -145,6 +145,30 @@ def test_payload_is_reproducible(tmp_path):
     assert a["id"] == b["id"]
 
 
+def test_published_weights_wait_outside_the_tree_during_a_lease(tmp_path):
+    """`aside` moves the large tracked files of hub_mirror/ into the ignored .lease/aside/ (the
+    tree that travels shrinks by their size); `restore` puts the same bytes back."""
+    repo = tmp_path / "repo"
+    (repo / "hub_mirror" / "org" / "m").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    big = _random_file(repo / "hub_mirror" / "org" / "m" / "generator.weights.h5", 3000, seed=4)
+    (repo / "hub_mirror" / "org" / "m" / "config.json").write_text("{}")
+    (repo / "code.py").write_text("x = 1\n")
+    subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
+    before = lease.tree_bytes(repo)
+    moved = lease.set_aside(repo, min_bytes=1000)
+    assert moved == ["hub_mirror/org/m/generator.weights.h5"]
+    assert lease.tree_bytes(repo) == before - 3000
+    assert (repo / "hub_mirror" / "org" / "m" / "config.json").is_file()  # small files stay
+    assert subprocess.run(["git", "-C", str(repo), "check-ignore", "-q", ".lease/aside/x"]).returncode == 0
+    assert lease.restore_aside(repo) == ["hub_mirror/org/m/generator.weights.h5"]
+    assert (repo / "hub_mirror" / "org" / "m" / "generator.weights.h5").read_bytes() == big
+    lease.set_aside(repo, min_bytes=1000)
+    (repo / "hub_mirror" / "org" / "m" / "generator.weights.h5").write_bytes(b"other")  # came back changed
+    with pytest.raises(SystemExit, match="differs"):
+        lease.restore_aside(repo)
+
+
 # ------------------------------------------------------------------------- what comes back
 def test_pack_keeps_to_the_out_limits_and_joins_back(tmp_path):
     run = tmp_path / "run"
