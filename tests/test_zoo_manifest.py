@@ -50,7 +50,7 @@ def test_schema_and_checks_catch_broken_entries():
     pytest.importorskip("jsonschema")
     data = manifest.load_manifest()
     broken = copy.deepcopy(data)
-    entry = broken["models"]["sndcgan-ns-sn-cifar10"]
+    entry = broken["models"]["sndcgan-ns-none-cifar10"]  # a recipe: no files, no steps
     entry["status"] = "published"  # without its files
     entry["training"]["g_lr"] = -1
     broken["models"]["sndcgan-ns-sn-cifar10x"] = copy.deepcopy(data["models"]["sndcgan-ns-sn-cifar10"])
@@ -118,8 +118,12 @@ def test_list_models_filters():
     assert [r["name"] for r in list_models(architecture="resnet19", loss="ls")] == ["resnet19-ls-sn-lsun_bedroom"]
     assert all(r["status"] == "recipe" for r in list_models(status="recipe"))
     assert list_models(status="published") == []  # valid, just nothing yet
-    assert list_models(status="partial") == []
-    assert {r["trained_steps"] for r in everything} == {None} and {r["steps"] for r in everything} == {100_000, 200_000}
+    partial = [n for n, e in manifest.entries().items() if e["status"] == "partial"]
+    assert [r["name"] for r in list_models(status="partial")] == partial
+    assert {r["trained_steps"] for r in everything if r["name"] not in partial} == {None}
+    assert all(r["trained_steps"] == manifest.get_entry(r["name"])["trained"]["d_steps"] < r["steps"]
+               for r in everything if r["name"] in partial)
+    assert {r["steps"] for r in everything} == {100_000, 200_000}
     with pytest.raises(ValueError, match="Unknown dataset 'celeba'; valid values: cifar10, celebahq, lsun_bedroom"):
         list_models(dataset="celeba")
     with pytest.raises(ValueError, match="no filter colour"):
@@ -162,7 +166,8 @@ def test_partial_status_in_the_schema_and_checks():
     del untrained["models"]["sndcgan-ns-sn-cifar10"]["trained"]
     assert any("'trained' is a required property" in p for p in manifest.validate(untrained))
     recipe_with_steps = copy.deepcopy(data)
-    recipe_with_steps["models"]["sndcgan-ns-sn-cifar10"]["trained"] = {"d_steps": 5, "g_steps": 5}
+    assert recipe_with_steps["models"]["sndcgan-ns-none-cifar10"]["status"] == "recipe"
+    recipe_with_steps["models"]["sndcgan-ns-none-cifar10"]["trained"] = {"d_steps": 5, "g_steps": 5}
     assert manifest.validate(recipe_with_steps)  # a recipe has no trained weights
     missing_file = copy.deepcopy(good)
     del missing_file["models"]["sndcgan-ns-sn-cifar10"]["hub"]["files"]["generator.keras"]
