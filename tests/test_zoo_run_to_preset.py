@@ -146,7 +146,10 @@ def test_plain_keras_loads_the_generator_with_equal_outputs(run, preset_dir, tmp
     plain = np.load(tmp_path / "out.npy")
     ours = keras.ops.convert_to_numpy(load(str(preset_dir), progress=False)(z, training=False))
     np.testing.assert_array_equal(plain, ours)
-    np.testing.assert_array_equal(plain, run.gan.ema_generator.sample(5, z=z))
+    np.testing.assert_array_equal(plain, keras.ops.convert_to_numpy(run.gan.ema_generator(z, training=False)))
+    # sample() runs one compiled forward pass on JAX, whose fused kernels may round the last bit
+    # differently from the eager call.
+    np.testing.assert_allclose(plain, run.gan.ema_generator.sample(5, z=z), rtol=1e-6, atol=1e-6)
 
 
 def test_fine_tune_the_preset(run, preset_dir):
