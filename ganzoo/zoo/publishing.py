@@ -236,6 +236,15 @@ def load_run(run_dir):
     return gan, run
 
 
+def generator_files(has_ema):
+    """{file name: GAN attribute} of the final generator weights a run writes (train.py and the
+    lease alike): with an EMA, generator.weights.h5 is the average and the raw G is beside it."""
+    files = {"generator.weights.h5": "ema_generator" if has_ema else "generator"}
+    if has_ema:
+        files["generator_raw.weights.h5"] = "generator"
+    return files
+
+
 LEASE_REPORT = "report.json"
 _LEASE_KEYS = ("config", "d_step", "hyper", "weights")
 
@@ -258,12 +267,7 @@ def load_lease_run(folder):
         raise PublishError(f"{folder / LEASE_REPORT} has no complete 'training' record ({', '.join(_LEASE_KEYS)}): "
                            f"it is not a lease report (benchmarks/lease.py join writes the folder).")
     hyper = dict(training["hyper"])
-    # As train.py writes them: with an EMA, generator.weights.h5 is the average, the raw G beside it.
-    has_ema = hyper.get("ema_decay") is not None
-    files = {"generator.weights.h5": "ema_generator" if has_ema else "generator",
-             "discriminator.weights.h5": "discriminator"}
-    if has_ema:
-        files["generator_raw.weights.h5"] = "generator"
+    files = dict(generator_files(hyper.get("ema_decay") is not None), **{"discriminator.weights.h5": "discriminator"})
     for name in files:
         expected = training["weights"].get(name)
         path = folder / name
@@ -318,10 +322,8 @@ def _same_weights(model, path):
 
 def _check_final_weights(gan, run):
     """The run folder's final weight files, when present, must be the newest checkpoint's."""
-    pairs = [("generator.weights.h5", gan.ema_generator if run.has_ema else gan.generator)]
-    if run.has_ema:
-        pairs.append(("generator_raw.weights.h5", gan.generator))
-    for filename, model in pairs:
+    for filename, attribute in generator_files(run.has_ema).items():
+        model = getattr(gan, attribute)
         path = run.folder / filename
         if path.is_file() and not _same_weights(model, path):
             raise PublishError(
