@@ -1,11 +1,18 @@
-"""training/eval.py: flags -> generator -> evaluator -> JSON record (with a stand-in network)."""
+"""`ganzoo eval --generator-weights` and training/eval.py, the thin script that forwards to it:
+flags -> generator -> evaluator -> JSON record (in process, with a stand-in network), and the
+script as a user runs it (subprocesses)."""
 import importlib.util
 import json
+import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from ganzoo.cli import main as cli
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -24,44 +31,106 @@ class PooledPixels:
 
 
 @pytest.fixture
-def eval_script(monkeypatch):
+def pooled_network(monkeypatch):
     from ganzoo.metrics import inception
 
     monkeypatch.setattr(inception, "default_network", PooledPixels)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """An untrained SNDCGAN generator's weights (as a run folder holds them) and 12 real images."""
+    from ganzoo.architectures import build_generator
+
+    tmp = tmp_path_factory.mktemp("eval")
+    weights = tmp / "mine.generator.weights.h5"
+    build_generator("sndcgan", resolution=32).save_weights(str(weights))
+    real = tmp / "real"
+    real.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(real / f"{i:02d}.png")
+    return weights, real
+
+
+def eval_script():
     spec = importlib.util.spec_from_file_location("ganzoo_eval_script", REPO / "training" / "eval.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_eval_script_writes_a_record_for_generator_weights(eval_script, tmp_path):
-    from ganzoo.architectures import build_generator
-
-    generator = build_generator("sndcgan", resolution=32)
-    weights = tmp_path / "mine.generator.weights.h5"
-    generator.save_weights(str(weights))
-    real = tmp_path / "real"
-    real.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(real / f"{i:02d}.png")
+def test_the_script_and_ganzoo_eval_write_the_same_record(pooled_network, files, tmp_path):
+    weights, real = files
     out = tmp_path / "record.json"
-    eval_script.FLAGS(["eval.py", "--generator_weights", str(weights), "--architecture", "sndcgan",
-                       "--real", str(real), "--num_samples", "10", "--sample_sets", "2",
-                       "--metrics", "kid,precision_recall", "--batch_size", "5", "--out", str(out),
-                       "--noprogress"])
-    assert eval_script.main(["eval.py"]) == 0
+    # training/eval.py's flags (absl spelling), forwarded to `ganzoo eval`.
+    assert eval_script().main(["--generator_weights", str(weights), "--architecture", "sndcgan",
+                               "--real", str(real), "--num_samples", "10", "--sample_sets", "2",
+                               "--metrics", "kid,precision_recall", "--batch_size", "5", "--out", str(out),
+                               "--noprogress"]) == 0
     record = json.loads(out.read_text())
     assert record["model"] == "mine" and record["dataset"] == "cifar10"
     assert record["protocol"]["n_generated"] == 10 and record["protocol"]["n_real"] == 10
     assert record["protocol"]["sample_sets"] == 2 and record["protocol"]["seeds"] == [0, 1]
     assert len(record["metrics"]["kid"]["values"]) == 2
     assert record["generator_weights"] == str(weights)
+    # `ganzoo eval`'s own spelling: the same generator, seeds and numbers.
+    again = tmp_path / "again.json"
+    assert cli.main(["eval", "--generator-weights", str(weights), "--architecture", "sndcgan", "--resolution", "32",
+                     "--real", str(real), "--num-samples", "10", "--sample-sets", "1", "--metrics", "kid",
+                     "--batch-size", "5", "--out", str(again), "--no-progress"]) == 0
+    second = json.loads(again.read_text())
+    assert second["model"] == "mine" and second["generator_weights"] == str(weights)
+    assert second["metrics"]["kid"]["values"] == record["metrics"]["kid"]["values"][:1]
 
 
-def test_eval_script_needs_one_model(eval_script):
-    from absl import app
+def test_the_script_maps_its_flags_to_ganzoo_eval():
+    forward = eval_script().ganzoo_eval_argv
+    assert forward(["--model", "NAME", "--noprogress", "--num_samples", "5"]) == \
+        ["eval", "--no-progress", "--num_samples", "5", "NAME"]
+    assert forward(["--model=NAME", "--progress", "--out", "r.json"]) == ["eval", "--out", "r.json", "NAME"]
 
-    eval_script.FLAGS(["eval.py"])
-    with pytest.raises(app.UsageError, match="exactly one"):
-        eval_script.main(["eval.py"])
+
+def _error_line(capsys):
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ganzoo eval: error: ") and "Traceback" not in err
+    return err
+
+
+def test_ganzoo_eval_needs_one_model_and_a_described_generator(files, tmp_path, capsys):
+    weights, _ = files
+    assert cli.main(["eval"]) == 1
+    assert "give exactly one of MODEL" in _error_line(capsys)
+    assert cli.main(["eval", "sndcgan-ns-sn-cifar10", "--generator_weights", str(weights)]) == 1
+    assert "give exactly one of MODEL" in _error_line(capsys)
+    assert cli.main(["eval", "sndcgan-ns-sn-cifar10", "--architecture", "sndcgan", "--z_dim", "64"]) == 1
+    assert "--architecture, --z-dim: only with --generator-weights" in _error_line(capsys)
+    assert cli.main(["eval", "--generator-weights", str(weights)]) == 1
+    assert "--generator-weights needs --architecture" in _error_line(capsys)
+    assert cli.main(["eval", "--generator-weights", str(weights), "--architecture", "sndcgan",
+                     "--resolution", "0"]) == 1
+    assert "--resolution must be at least 1" in _error_line(capsys)
+    assert not list(tmp_path.iterdir())
+
+
+def _script(*args):
+    import keras
+
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, str(REPO / "training" / "eval.py"), *args], capture_output=True,
+                          text=True, timeout=300, cwd=REPO, env=env)
+
+
+def test_the_script_as_a_user_runs_it(files, tmp_path):
+    result = _script("--help")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "--model NAME" in result.stdout and "usage: ganzoo eval" in result.stdout
+    assert "--generator-weights PATH" in result.stdout
+    # A real command line, up to the generator's weights: an SNDCGAN's are not a ResNet-CIFAR's.
+    weights, _ = files
+    result = _script("--generator_weights", str(weights), "--architecture", "resnet_cifar",
+                     "--num_samples", "10", "--out", str(tmp_path / "r.json"), "--noprogress")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "ganzoo eval: error: " in result.stderr and str(weights) in result.stderr
+    assert not (tmp_path / "r.json").exists()

@@ -4,10 +4,11 @@ The run is simulated once for this module, as training/train.py --config NAME --
 writes it (checkpoints/ with the run's metadata, config.json, final generator / raw generator /
 discriminator weights, fid.jsonl), after two fit steps of NAME's 32x32 recipe (batch 2, EMA) on
 random images labelled as the CIFAR10 run they stand in for: reading the real CIFAR10 tar is too
-slow for a unit test. It is published with training/publish.py's code as a "partial" entry (two
-of the recipe's 200,000 steps), from evaluation records of both generators, with HfApi's two
-network calls patched to commit into the loopback Hub (tests/hub_server.py). The run-folder route
-of a model of your own, trained by training/train.py itself, is tests/test_zoo_run_to_preset.py.
+slow for a unit test. It is published with ganzoo.zoo.publishing.publish (what `ganzoo publish`
+runs) as a "partial" entry (two of the recipe's 200,000 steps), from evaluation records of both
+generators, with HfApi's two network calls patched to commit into the loopback Hub
+(tests/hub_server.py); `ganzoo publish --dry-run` itself writes the same folder. The run-folder
+route of a model of your own, trained by training/train.py itself, is tests/test_zoo_run_to_preset.py.
 """
 import hashlib
 import json
@@ -23,14 +24,10 @@ from ganzoo.cli.main import main as cli
 from ganzoo.zoo import IntegrityError, UnverifiedFilesWarning, hub, load, manifest, preset, publishing
 from ganzoo.zoo.loading import list_models, published_files
 from hub_server import HubServer
-from zoo_helpers import publish_script as _publish_script
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NAME = "sndcgan-ns-sn-cifar10"
 REPO = f"ganzoo/{NAME}"
-
-
-publish_script = _publish_script()
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +45,7 @@ def env(tmp_path_factory):
 
 
 def eval_record(run_dir, weights, fid):
-    """An evaluation record as training/eval.py --generator_weights writes it."""
+    """An evaluation record as `ganzoo eval --generator-weights` writes it."""
     return {"model": weights.split(".")[0], "dataset": "cifar10", "resolution": 32,
             "metrics": {"fid": {"mean": fid, "std": 0.5, "values": [fid - 0.5, fid, fid + 0.5]}},
             "protocol": {"n_generated": 8, "n_real": 8, "real": "random test images", "sample_sets": 3},
@@ -110,17 +107,38 @@ def published(env, trained):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
         mp.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
-        out_dir, records, revision = publish_script.publish(
+        out_dir, records, revision = publishing.publish(
             NAME, str(trained.run_dir), token="hf_test_token", endpoint=env.server.endpoint,
             metrics=trained.metrics, status="partial", num_samples=4,
         )
     return types.SimpleNamespace(out_dir=out_dir, records=records, revision=revision, calls=calls)
 
 
+def test_ganzoo_publish_dry_run_on_the_command_line(env, trained, capsys):
+    """`ganzoo publish` takes both spellings (training/publish.py's --out_dir, --dry_run and its own
+    --out-dir, --dry-run); a refusal is one line and exit status 1."""
+    before = env.manifest.read_bytes()
+    out = env.tmp / "dry-cli"
+    assert cli(["publish", "--config", NAME, "--checkpoint", str(trained.run_dir), "--out_dir", str(out), "--dry-run",
+                "--status", "partial", "--num-samples", "2", "--sample_seed", "1", "--exclude-metrics", "kid",
+                *[f"--metrics={m}" for m in trained.metrics]]) == 0
+    printed = capsys.readouterr().out
+    assert f"publish: {NAME} [partial]: 2 discriminator steps on cifar10; inference generator raw" in printed
+    assert "publish: dry run: folder written; manifest unchanged, nothing uploaded." in printed
+    assert publishing.check_layout(out) == [] and env.manifest.read_bytes() == before and env.server.count() == 0
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert metadata["status"] == "partial" and (metadata["samples"]["num"], metadata["samples"]["seed"]) == (2, 1)
+    assert metadata["inference_generator"]["generator"] == "raw"
+    assert cli(["publish", "--config", NAME, "--checkpoint", str(trained.run_dir), "--repo-id", "../x", "--dry_run",
+                "--status", "partial"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ganzoo publish: error: Invalid --repo_id") and "Traceback" not in err
+
+
 def test_publish_dry_run_writes_the_preset_from_the_run(env, trained):
     before = env.manifest.read_bytes()
     out = env.tmp / "dry"
-    out_dir, records, revision = publish_script.publish(
+    out_dir, records, revision = publishing.publish(
         NAME, str(trained.run_dir), out_dir=str(out), dry_run=True, num_samples=4, status="partial",
         metrics=trained.metrics,
     )
@@ -325,7 +343,7 @@ def test_a_local_preset_checks_its_files(env, published, tmp_path):
     (folder / "generator.weights.h5").write_bytes(bytes(blob))
     with pytest.raises(IntegrityError, match="corrupt or was changed after the preset was written"):
         load(str(folder), progress=False)
-    with pytest.raises(preset.PresetError, match="(?s)is a training run folder, not a preset.*publish.py"):
+    with pytest.raises(preset.PresetError, match="(?s)is a training run folder, not a preset.*ganzoo publish --checkpoint"):
         load(str(env.tmp / "run"), progress=False)
     with pytest.raises(preset.PresetError, match="is not a folder"):
         load(str(tmp_path / "nowhere" / "x"), progress=False)
@@ -383,30 +401,30 @@ def test_publish_never_deletes_a_folder_it_did_not_write(env, trained, tmp_path)
     (mine / "sub").mkdir()
     for dry_run in (True, False):
         with pytest.raises(preset.PresetError, match="holds files ganzoo did not write .*never deletes"):
-            publish_script.publish(NAME, str(trained.run_dir), out_dir=str(mine), dry_run=dry_run, status="partial",
-                                   token="t" if not dry_run else None, repo_id="someone/else", num_samples=2)
+            publishing.publish(NAME, str(trained.run_dir), out_dir=str(mine), dry_run=dry_run, status="partial",
+                               token="t" if not dry_run else None, repo_id="someone/else", num_samples=2)
     assert (mine / "thesis.tex").read_text() == "years of work" and (mine / "sub").is_dir()
     a_file = tmp_path / "file.txt"
     a_file.write_text("keep")
     with pytest.raises(preset.PresetError, match="is not a folder"):
-        publish_script.publish(NAME, str(trained.run_dir), out_dir=str(a_file), dry_run=True, status="partial")
+        publishing.publish(NAME, str(trained.run_dir), out_dir=str(a_file), dry_run=True, status="partial")
     assert a_file.read_text() == "keep"
     # A preset ganzoo wrote is replaced whole; an empty folder is filled.
     target = tmp_path / "preset"
-    publish_script.publish(NAME, str(trained.run_dir), out_dir=str(target), dry_run=True, status="partial",
-                           num_samples=2)
+    publishing.publish(NAME, str(trained.run_dir), out_dir=str(target), dry_run=True, status="partial",
+                       num_samples=2)
     first = (target / "metadata.json").read_text()
-    publish_script.publish(NAME, str(trained.run_dir), out_dir=str(target), dry_run=True, status="partial",
-                           num_samples=4)
+    publishing.publish(NAME, str(trained.run_dir), out_dir=str(target), dry_run=True, status="partial",
+                       num_samples=4)
     assert json.loads((target / "metadata.json").read_text())["samples"]["num"] == 4 != json.loads(first)["samples"]["num"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "my-documents", "preset"]  # no leftovers
     (tmp_path / "empty").mkdir()
-    publish_script.publish(NAME, str(trained.run_dir), out_dir=str(tmp_path / "empty"), dry_run=True,
-                           status="partial", num_samples=2)
+    publishing.publish(NAME, str(trained.run_dir), out_dir=str(tmp_path / "empty"), dry_run=True,
+                       status="partial", num_samples=2)
     assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == sorted(preset.LAYOUT)
     (target / "extra.txt").write_text("not ganzoo's")
     with pytest.raises(preset.PresetError, match="extra.txt"):
-        publish_script.publish(NAME, str(trained.run_dir), out_dir=str(target), dry_run=True, status="partial")
+        publishing.publish(NAME, str(trained.run_dir), out_dir=str(target), dry_run=True, status="partial")
     assert (target / "extra.txt").exists()
 
 
@@ -414,7 +432,7 @@ def test_publish_never_deletes_a_folder_it_did_not_write(env, trained, tmp_path)
 def test_publish_refuses_bad_repo_ids(env, trained, repo_id):
     before = sorted(p.as_posix() for p in env.tmp.rglob("*"))
     with pytest.raises(ValueError, match="Invalid --repo_id"):
-        publish_script.publish(NAME, str(trained.run_dir), repo_id=repo_id, dry_run=True, status="partial")
+        publishing.publish(NAME, str(trained.run_dir), repo_id=repo_id, dry_run=True, status="partial")
     assert sorted(p.as_posix() for p in env.tmp.rglob("*")) == before
 
 

@@ -1,11 +1,11 @@
 """End to end: a model you train yourself with training/train.py becomes a preset folder
-(training/publish.py without --config, or `ganzoo export-preset`), which ganzoo.load, `ganzoo
-sample`, the evaluator and plain Keras all use; uploaded to the loopback Hub it loads as
-hf://owner/repo@COMMIT with the hashes publish.py prints.
+(`ganzoo publish` without --config, as training/publish.py runs it, or `ganzoo export-preset`),
+which ganzoo.load, `ganzoo sample`, the evaluator and plain Keras all use; uploaded to the loopback
+Hub it loads as hf://owner/repo@COMMIT with the hashes publishing prints.
 
 The run is real: four discriminator steps of SNDCGAN at 8x8 on synthetic images with an EMA
 generator, by training/train.py in this process. fid.jsonl and the two evaluation records are
-written here in the formats of ganzoo.callbacks.FID and training/eval.py --generator_weights
+written here in the formats of ganzoo.callbacks.FID and `ganzoo eval --generator-weights`
 (real FIDs need the Inception network and thousands of samples).
 """
 import json
@@ -20,15 +20,12 @@ import pytest
 
 import ganzoo
 from ganzoo.cli.main import main as cli
-from ganzoo.zoo import IntegrityError, load, preset
+from ganzoo.zoo import IntegrityError, load, preset, publishing
 from ganzoo.zoo.loading import evaluation_target
 from hub_server import HubServer
 from test_train_flags import train  # training/train.py, loaded once
 
-from zoo_helpers import publish_script as _publish_script
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-publish_script = _publish_script()
 REPO = "alice/tiny-gan"
 TRAIN_ARGS = ["--architecture", "sndcgan", "--resolution", "8", "--dataset", "synthetic:16", "--batch_size", "4",
               "--steps", "4", "--ema_decay", "0.999", "--checkpoint_every", "2", "--sample_every", "4",
@@ -83,7 +80,8 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def preset_dir(run):
-    """training/publish.py as a user runs it: a subprocess with the command-line flags."""
+    """training/publish.py (a thin script forwarding to `ganzoo publish`) as a user runs it: a subprocess
+    with the command-line flags, in the script's underscore spelling."""
     import keras
 
     out = run.tmp / "preset"
@@ -177,7 +175,7 @@ def test_upload_and_load_by_hub_handle(run, preset_dir, tmp_path, monkeypatch, c
 
         monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, repo_id, **kw: None)
         monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
-        out, records, revision = publish_script.publish(
+        out, records, revision = publishing.publish(
             None, str(run.dir), out_dir=str(tmp_path / "upload"), repo_id=REPO, token="hf_alice",
             endpoint=server.endpoint, metrics=run.metrics, name="tiny-gan", num_samples=4)
         printed = capsys.readouterr().out
@@ -204,6 +202,10 @@ def test_export_preset_command_and_zoo_refusal(run, tmp_path, capsys):
     assert metadata["inference_generator"]["reason"].startswith("neither generator was evaluated")
     # The same run is not a zoo model: another resolution and data set.
     with pytest.raises(ValueError, match="resolution 8 \\(the recipe: 32\\)"):
-        publish_script.publish("sndcgan-ns-sn-cifar10", str(run.dir), out_dir=str(tmp_path / "z"), dry_run=True,
-                               status="partial")
+        publishing.publish("sndcgan-ns-sn-cifar10", str(run.dir), out_dir=str(tmp_path / "z"), dry_run=True,
+                           status="partial")
+    assert cli(["publish", "--config", "sndcgan-ns-sn-cifar10", "--checkpoint", str(run.dir), "--out-dir",
+                str(tmp_path / "z"), "--dry-run", "--status", "partial"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ganzoo publish: error: ") and "resolution 8 (the recipe: 32)" in err
     assert not (tmp_path / "z").exists()

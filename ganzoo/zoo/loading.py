@@ -45,7 +45,7 @@ def recipe_message(entry):
         f"cannot be loaded. Train it with\n"
         f"    {manifest.train_command(name)}\n"
         f"and publish the run with\n"
-        f"    python training/publish.py --config {name} --checkpoint runs/{name} --metrics EVAL.json"
+        f"    ganzoo publish --config {name} --checkpoint runs/{name} --metrics EVAL.json"
     )
 
 
@@ -228,7 +228,7 @@ def resolve(spec, *, revision=None, sha256=None, verify=True, token=None, progre
     if _looks_like_path(text):
         raise preset.PresetError(
             f"{text} is not a folder (nor a zoo name, nor 'hf://owner/repo'). Give the folder of a preset "
-            f"(written by training/publish.py), a name from `ganzoo list`, or 'hf://owner/repo@COMMIT'."
+            f"(written by `ganzoo publish`), a name from `ganzoo list`, or 'hf://owner/repo@COMMIT'."
         )
     entry = manifest.get_entry(text)  # ValueError with the closest names
     if entry["status"] not in manifest.LOADABLE:

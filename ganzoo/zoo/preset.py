@@ -17,7 +17,7 @@ the versions and parameter counts, weights in .weights.h5, a README.md model car
                               not fit; metadata.json says which)
     samples.png               generator.sample(num, seed) as a grid
 
-Publishing (training/publish.py, ganzoo.zoo.publishing) and `ganzoo.load` (ganzoo.zoo.loading)
+Publishing (`ganzoo publish`, ganzoo.zoo.publishing) and `ganzoo.load` (ganzoo.zoo.loading)
 both go through these two functions. `choose_inference_generator` is the one place that decides
 whether the EMA average or the raw generator is the inference one.
 """
@@ -388,7 +388,7 @@ def check_format(document, what):
     if document.get("format") != FORMAT:
         raise PresetError(
             f"{what} is not a ganzoo preset file (format {document.get('format')!r}, expected {FORMAT!r}). "
-            f"Write presets with training/publish.py or ganzoo.zoo.save_preset."
+            f"Write presets with `ganzoo publish` or ganzoo.zoo.save_preset."
         )
     if not isinstance(document.get("format_version"), int) or document["format_version"] > FORMAT_VERSION:
         raise PresetError(f"{what} has format_version {document.get('format_version')!r}; this ganzoo reads up to "
@@ -403,7 +403,7 @@ def local_files(folder, sha256=None):
         if (folder / "checkpoints").is_dir() or (folder / GENERATOR_WEIGHTS).is_file():
             raise PresetError(
                 f"{folder} is a training run folder, not a preset. Turn it into one with\n"
-                f"    python training/publish.py --checkpoint {folder} --out_dir PRESET_DIR\n"
+                f"    ganzoo publish --checkpoint {folder} --out-dir PRESET_DIR\n"
                 f"(or `ganzoo export-preset {folder} --out PRESET_DIR`), then load PRESET_DIR."
             )
         raise PresetError(f"{folder} holds no {METADATA}: it is not a ganzoo preset folder.")

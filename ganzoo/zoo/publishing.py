@@ -10,7 +10,9 @@ metadata (cross-checked with config.json), the FID curve from fid.jsonl, the fin
 weights checked against the checkpoint. A zoo entry (`config=NAME`) must match: the recipe's
 architecture, loss, regularisation, optimiser and n_disc, and the entry's data set.
 
-training/publish.py and `ganzoo export-preset` are the command-line front ends.
+`publish()` is the whole publication (preset folder, upload, manifest); `ganzoo publish`
+(ganzoo/cli/publish.py; training/publish.py forwards to it) and `ganzoo export-preset` are its
+command-line front ends.
 """
 import dataclasses
 import json
@@ -419,7 +421,7 @@ def check_run_matches_entry(run, entry, dataset_name=None):
         raise PublishError(
             f"{run.checkpoint} was trained with " + ", ".join(wrong) + f", so it is not a {entry['name']} model "
             f"(the paper's recipe). Publish it under the entry whose recipe it follows, or as your own model "
-            f"(training/publish.py without --config, with --out_dir)."
+            f"(`ganzoo publish` without --config, with --out_dir)."
         )
     read = zoo_dataset_of(run.dataset)
     declared = dataset_name
@@ -545,8 +547,8 @@ def check_layout(folder):
 def upload(folder, repo_id, token, *, endpoint=None, private=False, commit_message=None):
     """Upload a preset folder with HfApi.upload_folder; returns the new commit's sha.
 
-    `token` is sent to `endpoint` as given: the caller decides (training/publish.py sends
-    $HF_TOKEN only to https://huggingface.co).
+    `token` is sent to `endpoint` as given: the caller decides (`ganzoo publish` sends $HF_TOKEN
+    only to https://huggingface.co, see upload_token).
     """
     from huggingface_hub import HfApi
 
@@ -587,3 +589,84 @@ def update_manifest(name, records, *, status, trained, revision=None, repo_id=No
     entry["trained"] = {"d_steps": int(trained["d_steps"]), "g_steps": int(trained["g_steps"])}
     entry["metrics"] = normalize_metrics(metrics) if metrics else []
     return manifest.write_manifest(data, manifest_path)
+
+
+# --------------------------------------------------------------------------------------------
+# The whole publication
+# --------------------------------------------------------------------------------------------
+
+
+def upload_token(token, endpoint):
+    """`token`, else $HF_TOKEN for the official Hub only (never sent to another endpoint implicitly)."""
+    if token:
+        return token
+    env = os.environ.get("HF_TOKEN")
+    if env and not hub.is_official_endpoint(endpoint or hub.OFFICIAL_ENDPOINT):
+        print(f"publish: not sending $HF_TOKEN to {endpoint}: pass --token for that endpoint.", file=sys.stderr)
+        return None
+    return env
+
+
+def publish(config, checkpoint, *, metrics=(), status=None, name=None, dataset_name=None, out_dir=None,
+            repo_id=None, token=None, endpoint=None, private=False, dry_run=False, num_samples=64, sample_seed=0,
+            discriminator_dtype="float16", manifest_path=None, exclude_metrics=()):
+    """Publish a training run folder (`checkpoint`); returns (out_dir, records, revision or None).
+
+    config: the zoo entry whose recipe the run follows (its preset goes to the mirror by default,
+    and the manifest is updated unless dry_run), or None for your own model (out_dir required).
+    With a token the preset is uploaded to repo_id at `endpoint` and its commit pinned. What is
+    done is printed, one "publish: ..." line per step. `ganzoo publish` is this on the command line.
+    """
+    if repo_id is not None:
+        hub.check_repo_id(repo_id, "--repo_id")
+    if token and not dry_run and not (repo_id or config):
+        raise ValueError("--token uploads the preset: give --repo_id owner/name (or --dry_run).")
+    if config:
+        entry = manifest.get_entry(config, manifest_path)
+        repo_id = repo_id or entry["hub"]["repo_id"]
+        mirror_dir = hub.mirror_repo_dir(repo_id, hub.default_mirror_root())
+        out_dir = pathlib.Path(out_dir) if out_dir else mirror_dir
+        if not dry_run and not token and out_dir.resolve() != mirror_dir.resolve():
+            raise ValueError(
+                f"Without --token nothing is uploaded, so the model is published to the mirror only; "
+                f"--out_dir {out_dir} is not the mirror folder {mirror_dir}. Drop --out_dir, set "
+                f"${hub.MIRROR_ENV}, pass --token to upload, or use --dry_run."
+            )
+    else:
+        if not out_dir:
+            raise ValueError("Your own model (no --config) needs --out_dir: the preset folder to write.")
+        out_dir = pathlib.Path(out_dir)
+    records, summary = publish_run(
+        checkpoint, out_dir, config=config, name=name, status=status, metrics=metrics, dataset_name=dataset_name,
+        num_samples=num_samples, sample_seed=sample_seed, discriminator_dtype=discriminator_dtype,
+        repo_id=repo_id, manifest_path=manifest_path, exclude_metrics=exclude_metrics,
+    )
+    inference = summary["inference"]
+    print(f"publish: {summary['name']} [{summary['status']}]: {summary['d_steps']} discriminator steps on "
+          f"{summary['dataset']}; inference generator {inference['generator']} ({inference['reason']})")
+    for filename, record in records.items():
+        print(f"publish: {out_dir / filename}  {record['size']} bytes  sha256 {record['sha256']}")
+    if dry_run:
+        print("publish: dry run: folder written; manifest unchanged, nothing uploaded.")
+        return out_dir, records, None
+    revision = None
+    if token:
+        revision = upload(out_dir, repo_id, token, endpoint=endpoint, private=private,
+                          commit_message=f"Publish {summary['name']} ({summary['status']}, "
+                                         f"{summary['d_steps']} D steps)")
+        hashes = {f: records[f]["sha256"] for f in ("config.json", "metadata.json", "generator.weights.h5",
+                                                    "discriminator.weights.h5")}
+        print(f"publish: uploaded to {repo_id} at revision {revision}")
+        print(f'publish: load it with ganzoo.load("hf://{repo_id}@{revision}", sha256={json.dumps(hashes)})')
+    elif not config:
+        print(f'publish: load it with ganzoo.load("{out_dir}") or `ganzoo sample {out_dir} --out grid.png`')
+        return out_dir, records, None
+    else:
+        print("publish: no token: not uploaded; the manifest records the mirror copy only.")
+    if config:
+        path = update_manifest(
+            config, records, status=summary["status"], trained={"d_steps": summary["d_steps"],
+                                                                 "g_steps": summary["g_steps"]},
+            revision=revision, repo_id=repo_id, metrics=summary["metrics"], manifest_path=manifest_path)
+        print(f"publish: {path} updated: {config} is {summary['status']}" + (f" at {revision}" if revision else ""))
+    return out_dir, records, revision
