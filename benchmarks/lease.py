@@ -39,6 +39,11 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent
+try:  # hashes and atomic writes; ganzoo.utils.files imports neither Keras nor TensorFlow
+    from ganzoo.utils import files
+except ImportError:  # a checkout where ganzoo is not installed (the device puts REPO on the path)
+    sys.path.append(str(REPO))
+    from ganzoo.utils import files
 MiB = 1024 * 1024
 
 # What one call may carry (tracked + untracked files + carried paths) and bring back.
@@ -67,21 +72,11 @@ def log(message):
     print(f"[lease {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def sha256_of(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_of = files.sha256_file  # lease_train.py and the tests use this name
 
 
 def _write_json(path, data):
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    temp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(temp, path)
-    return path
+    return files.write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def mib(n):
@@ -131,25 +126,15 @@ def join_file(entry, parts_dir, out_path):
         part_path = parts_dir / part["file"]
         if not part_path.is_file():
             raise IntegrityError(f"{entry['name']}: part {part['file']} is missing in {parts_dir}")
-        if part_path.stat().st_size != part["size"] or sha256_of(part_path) != part["sha256"]:
+        if files.check_file(part_path, part) is not None:
             raise IntegrityError(f"{entry['name']}: part {part['file']} does not match its "
                                  "sha256 in the manifest (damaged or from another lease)")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    temp = out_path.with_name(out_path.name + f".tmp-{os.getpid()}")
-    digest = hashlib.sha256()
-    try:
-        with open(temp, "wb") as out:
-            for part in entry["parts"]:
-                with open(parts_dir / part["file"], "rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 20), b""):
-                        digest.update(block)
-                        out.write(block)
-        if temp.stat().st_size != entry["size"] or digest.hexdigest() != entry["sha256"]:
+    with files.atomic_stream(out_path, what="joined file") as out:
+        for part in entry["parts"]:
+            with open(parts_dir / part["file"], "rb") as handle:
+                shutil.copyfileobj(handle, out, 1 << 20)
+        if out.size != entry["size"] or out.hexdigest() != entry["sha256"]:
             raise IntegrityError(f"{entry['name']}: the joined file does not match its sha256")
-        os.replace(temp, out_path)
-    finally:
-        if temp.exists():
-            temp.unlink()
     return out_path
 
 
@@ -429,7 +414,7 @@ def stage(repo=REPO, home=None):
             if staged.is_file() and staged.stat().st_size == part["size"]:
                 continue
             if carried.is_file():
-                if carried.stat().st_size != part["size"] or sha256_of(carried) != part["sha256"]:
+                if files.check_file(carried, part) is not None:
                     raise IntegrityError(f"{carried} does not match its sha256 in the payload")
                 shutil.copyfile(carried, staged)
                 log(f"staged {part['chunk']}/{part['file']} ({mib(part['size'])})")
@@ -447,14 +432,11 @@ def _assemble(item, parts_dir, store):
         join_file({"name": part["file"], "size": part["size"], "sha256": part["sha256"],
                    "parts": [part]}, parts_dir, parts_dir / (part["file"] + ".checked"))
         (parts_dir / (part["file"] + ".checked")).unlink()
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        temp = dest.with_name(dest.name + f".tmp-{os.getpid()}")
-        with gzip.open(parts_dir / part["file"], "rb") as src, open(temp, "wb") as out:
+        with gzip.open(parts_dir / part["file"], "rb") as src, \
+                files.atomic_stream(dest, what="decompressed file") as out:
             shutil.copyfileobj(src, out, 1 << 20)
-        if sha256_of(temp) != item["sha256"]:
-            temp.unlink()
-            raise IntegrityError(f"{item['name']}: the decompressed file does not match its sha256")
-        os.replace(temp, dest)
+            if out.hexdigest() != item["sha256"]:
+                raise IntegrityError(f"{item['name']}: the decompressed file does not match its sha256")
     else:
         raise IntegrityError(f"unknown encoding {item['encoding']!r}")
     (store / (item["dest"] + ".ok")).write_text(item["sha256"] + "\n")
@@ -571,14 +553,12 @@ def join(files_dir, out_dir):
         log(f"left on the device (not returned): {note}")
     report_path = out_dir / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
-    from ganzoo.utils.files import write_text
-
     if report.get("fid_curve"):  # as train.py's fid.jsonl, for training/plot_fid.py and publish.py
-        write_text(out_dir / "fid.jsonl", "".join(json.dumps(r) + "\n" for r in report["fid_curve"]))
+        files.write_text(out_dir / "fid.jsonl", "".join(json.dumps(r) + "\n" for r in report["fid_curve"]))
         written.append(out_dir / "fid.jsonl")
     for key in ("eval", "eval_raw"):  # the evaluation records, for publish.py --metrics
         if report.get(key) and not (out_dir / f"{key}.json").is_file():
-            write_text(out_dir / f"{key}.json", json.dumps(report[key], indent=2) + "\n")
+            files.write_text(out_dir / f"{key}.json", json.dumps(report[key], indent=2) + "\n")
             written.append(out_dir / f"{key}.json")
     return written
 

@@ -352,9 +352,7 @@ def make_fid_fn(reference_images, num_samples=5000, seed=0, batch_size=50, cache
         reference_stats = FIDStats.from_features(network.features(reference.astype(np.float32)))
         if cache_path:
             reference_stats.protocol = key
-            temporary = f"{cache_path}.tmp-{os.getpid()}.npz"
-            reference_stats.save(temporary)
-            os.replace(temporary, cache_path)
+            reference_stats.save(cache_path)  # atomically (ganzoo.utils.files.atomic_output)
 
     def fid_fn(model):
         """FID of a GAN's inference generator (GAN.generate) or of a bare generator (.sample)."""

@@ -21,7 +21,8 @@ cannot be verified. A format-2 checkpoint whose checksum file is missing is refu
 Temporary files of dead processes are removed by `remove_temporary_files()`, which the training
 script calls while it holds the run folder's lock (ganzoo.runlock); files of a process that is
 still alive are never touched. After a successful write only the newest `keep` checkpoints are
-kept. Hashing and atomic writes are ganzoo.utils.files' (`sha256_file`, `atomic_output`).
+kept. Hashing and atomic writes are ganzoo.utils.files' (`sha256_file`, `atomic_output`,
+`save_weights`).
 """
 import json
 import os
@@ -31,7 +32,7 @@ import time
 
 import numpy as np
 
-from ganzoo.utils.files import atomic_output, sha256_file, write_text
+from ganzoo.utils.files import atomic_output, save_weights, sha256_file, write_text
 
 METADATA_ATTR = "ganzoo_checkpoint"
 FORMAT_VERSION = 2  # 2: a .sha256 file beside each checkpoint; 1: no checksum
@@ -60,12 +61,8 @@ def _log(message):
     print(f"ganzoo: {message}", file=sys.stderr, flush=True)
 
 
-def save_weights_atomically(model, path):
-    """`model.save_weights(path)` through a temporary file beside it, fsync and os.replace:
-    `path` holds its previous content or the complete new one, never half a file."""
-    with atomic_output(path, suffix=".weights.h5", what="weights") as temp:
-        model.save_weights(str(temp))
-    return os.fspath(path)
+# The final weight files of a run (training/train.py): `model.save_weights(path)` atomically.
+save_weights_atomically = save_weights
 
 
 def _read_checksum(path):

@@ -73,6 +73,91 @@ def test_write_bytes_is_atomic_and_sha256(tmp_path):
         "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
 
 
+
+def test_file_record_and_check_file(tmp_path):
+    path = files.write_bytes(tmp_path / "w.bin", b"hello")
+    record = files.file_record(path)
+    assert record == {"sha256": files.sha256_file(path), "size": 5}
+    assert files.check_file(path, record) is None
+    assert files.check_file(path, dict(record, size=None)) is None
+    path.write_bytes(b"hell")
+    assert "truncated or replaced" in files.check_file(path, record)
+    path.write_bytes(b"jello")
+    assert "corrupt or tampered" in files.check_file(path, record)
+
+
+def test_atomic_stream_hashes_while_writing(tmp_path):
+    import hashlib
+
+    target = tmp_path / "sub" / "joined.bin"
+    with files.atomic_stream(target) as out:
+        out.write(b"thrown ")
+        out.restart()  # e.g. a server that ignored Range: start again
+        for block in (b"abc", b"def"):
+            out.write(block)
+        assert (out.size, out.hexdigest()) == (6, hashlib.sha256(b"abcdef").hexdigest())
+        assert not target.exists()  # nothing under the name before the end
+    assert target.read_bytes() == b"abcdef" and out.path == target
+    assert sorted(p.name for p in target.parent.iterdir()) == ["joined.bin"]
+    # Content-addressed: named by its sha256 in the folder, as huggingface_hub's blobs/.
+    with files.atomic_stream(tmp_path / "blobs", name_by_hash=True) as out:
+        out.write(b"blob")
+    assert out.path == tmp_path / "blobs" / hashlib.sha256(b"blob").hexdigest()
+    assert [p.name for p in (tmp_path / "blobs").iterdir()] == [out.path.name]
+    assert out.path.read_bytes() == b"blob"
+
+
+@pytest.mark.parametrize("failure", ["check", "full disk"])
+def test_atomic_stream_failure_mid_write_keeps_the_old_file(tmp_path, failure):
+    target = tmp_path / "joined.bin"
+    target.write_bytes(b"old")
+    error = (RuntimeError, "sha256 differs") if failure == "check" else (
+        files.OutputError, f"no space left on device: {target}")
+    with pytest.raises(error[0], match=error[1]):
+        with files.atomic_stream(target) as out:
+            out.write(b"new, but only half")
+            if failure == "check":
+                raise RuntimeError("sha256 differs")
+            _no_space()
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["joined.bin"]  # no temporary behind
+    with pytest.raises(RuntimeError, match="refused"):
+        with files.atomic_stream(tmp_path / "blobs", name_by_hash=True) as out:
+            out.write(b"x")
+            raise RuntimeError("refused")
+    assert list((tmp_path / "blobs").iterdir()) == []
+
+
+class _FakeModel:
+    """save_weights as Keras' (one file at the given path), optionally failing half-way."""
+
+    def __init__(self, data, fail=False):
+        self.data, self.fail = data, fail
+
+    def save_weights(self, path):
+        assert path.endswith(".weights.h5")  # Keras insists on the suffix: the temporary has it
+        with open(path, "wb") as handle:
+            handle.write(self.data[: len(self.data) // 2])
+            if self.fail:
+                _no_space()
+            handle.write(self.data[len(self.data) // 2:])
+
+
+def test_save_weights_is_atomic(tmp_path):
+    target = tmp_path / "generator.weights.h5"
+    assert files.save_weights(_FakeModel(b"first weights"), target) == str(target)
+    assert target.read_bytes() == b"first weights"
+    with pytest.raises(files.OutputError, match=f"no space left on device: {target}"):
+        files.save_weights(_FakeModel(b"second weights", fail=True), target)
+    assert target.read_bytes() == b"first weights"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["generator.weights.h5"]
+    with pytest.raises(files.OutputError, match=r"must end in \.weights\.h5"):
+        files.save_weights(_FakeModel(b"x"), tmp_path / "generator.h5")
+    from ganzoo import checkpoint
+
+    assert checkpoint.save_weights_atomically is files.save_weights
+
+
 # ---- the one image check: FID, grids and training use the same function ------------------------
 
 

@@ -1,13 +1,20 @@
 """The one place for ganzoo's file plumbing: hashes, output paths, atomic writes, weight files.
 
-- `sha256_file(path)`: the hex sha256 of a file, read in chunks.
+- `sha256_file(path)`: the hex sha256 of a file, read in chunks; `file_record(path)` its
+  {"sha256", "size"} as manifests and presets store them, `check_file(path, expected)` how a file
+  differs from such a record (None when it matches).
 - `check_output_path(path, suffix=...)`: refuse an output before any work is done (a parent
   that is a file, a folder in the way, a suffix a writer would silently change).
 - `atomic_output(path)`: a context manager giving a temporary path beside `path`; on success the
   file is flushed to disk and renamed over `path` (os.replace), so readers never see half a file;
   on failure the temporary file is removed and an `OSError` is raised whose message names the
   path and the cause ("no space left on device: <path>", a read-only file system, ...).
-- `write_bytes(path, data)`, `write_text(path, text)`: atomic writes of a whole file.
+- `write_bytes(path, data)`, `write_text(path, text)`, `copy_file(src, dst)`: atomic writes of a
+  whole file; `save_weights(model, path)`: `model.save_weights` (a Keras `.weights.h5`), atomically.
+- `atomic_stream(path)`: `atomic_output` for a file written piece by piece (a download, parts
+  joined): yields a `HashingWriter` that hashes and counts while it writes, so the body can check
+  size and sha256 -- and raise to discard the file -- before it is moved into place;
+  `name_by_hash=True` names the file by its sha256 in a folder (huggingface_hub's blobs/).
 - `check_weights_file(path, model)`: refuse a Keras `.weights.h5` file that is truncated, not
   HDF5, points outside itself, or declares arrays that are not the model's (another architecture
   or resolution, or a crafted huge array) -- from the file's metadata, before any array is read.
@@ -38,6 +45,23 @@ def sha256_file(path, chunk=_CHUNK):
         for block in iter(lambda: handle.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_record(path):
+    """{"sha256", "size"} of a local file, as the manifest and preset metadata store it."""
+    return {"sha256": sha256_file(path), "size": os.path.getsize(path)}
+
+
+def check_file(path, expected):
+    """None when `path` matches expected {"sha256", "size"} (size None: not checked), else a
+    sentence saying how it differs. The size is compared first, so a truncated file is not hashed."""
+    size = os.path.getsize(path)
+    if expected.get("size") is not None and size != expected["size"]:
+        return f"it has {size} bytes, expected {expected['size']} (truncated or replaced)"
+    actual = sha256_file(path)
+    if actual != expected["sha256"]:
+        return f"its sha256 is {actual}, expected {expected['sha256']} (corrupt or tampered)"
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,25 +143,92 @@ def atomic_output(path, suffix=None, what="output"):
     created. Any OSError while writing or syncing (a full disk above all) removes the partial file
     and is raised again as an OutputError naming `path`; an earlier file at `path` is kept.
     """
+    with _atomic(path, suffix, what) as (temp, _):
+        yield temp
+
+
+@contextlib.contextmanager
+def _atomic(path, suffix, what, shown=None):
+    """atomic_output's work. Yields (temp, final): `final[0]` is where the file goes, which the
+    body may change to another name in the same folder. `shown`: the path error messages name."""
     path = check_output_path(path, suffix, what)
+    shown = path if shown is None else shown
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputError(_describe_os_error(error, path.parent)) from None
     temp = path.with_name(f"{_TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}-{path.name}")
+    final = [path]
     try:
-        yield temp
+        yield temp, final
         _fsync_file(temp)
-        os.replace(temp, path)
+        os.replace(temp, final[0])
     except OSError as error:
         _remove_quietly(temp)
         if isinstance(error, OutputError):
             raise
-        raise OutputError(_describe_os_error(error, path)) from None
+        raise OutputError(_describe_os_error(error, shown)) from None
     except BaseException:
         _remove_quietly(temp)
         raise
     _fsync_dir(path.parent)
+
+
+class HashingWriter:
+    """A binary file being written that keeps the sha256 and the size of what went into it.
+
+    `write(data)` as a file's (so `shutil.copyfileobj(source, writer)` works); `size`, the bytes
+    written; `hexdigest()`; `restart()` empties the file and the hash (a server that ignored a
+    Range request sends the whole file again); `path`, where the file goes (with
+    `name_by_hash`, known once the `atomic_stream` block has ended).
+    """
+
+    def __init__(self, handle, path):
+        self._handle = handle
+        self._digest = hashlib.sha256()
+        self.size = 0
+        self.path = path
+
+    def write(self, data):
+        self._handle.write(data)
+        self._digest.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def restart(self):
+        self._handle.seek(0)
+        self._handle.truncate()
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def hexdigest(self):
+        return self._digest.hexdigest()
+
+
+_HASH_PLACEHOLDER = "sha256"
+
+
+@contextlib.contextmanager
+def atomic_stream(path, suffix=None, what="output", name_by_hash=False):
+    """`atomic_output` for a file written piece by piece: yields a `HashingWriter` open on the
+    temporary file beside `path`. The body checks `writer.size` / `writer.hexdigest()` and raises
+    to discard the file (the temporary is removed, an earlier file at `path` is kept); otherwise
+    the file is flushed to disk and renamed over `path` as atomic_output does.
+
+    name_by_hash: `path` is a folder, and the file is named there by its hex sha256 (a
+    content-addressed store such as huggingface_hub's blobs/); `writer.path` says which.
+    """
+    if name_by_hash:
+        folder = pathlib.Path(os.fspath(path))
+        context = _atomic(folder / _HASH_PLACEHOLDER, suffix, what, shown=folder)
+    else:
+        context = _atomic(path, suffix, what)
+    with context as (temp, final):
+        with open(temp, "wb") as handle:
+            writer = HashingWriter(handle, final[0])
+            yield writer
+        if name_by_hash:
+            final[0] = writer.path = final[0].with_name(writer.hexdigest())
 
 
 def _remove_quietly(path):
@@ -157,6 +248,15 @@ def write_bytes(path, data, suffix=None, what="output"):
 
 def write_text(path, text, suffix=None, what="output"):
     return write_bytes(path, text.encode("utf-8"), suffix, what)
+
+
+def save_weights(model, path, what="weights"):
+    """`model.save_weights(path)` through a temporary file beside it, fsync and os.replace:
+    `path` holds its previous content or the complete new one, never half a file. `path` must end
+    in `.weights.h5` (Keras' own rule, checked before anything is written). Returns it as a str."""
+    with atomic_output(path, suffix=".weights.h5", what=what) as temp:
+        model.save_weights(str(temp))
+    return os.fspath(path)
 
 
 def copy_file(src, dst, what="output"):

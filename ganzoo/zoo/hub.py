@@ -25,17 +25,17 @@ Offline ($GANZOO_OFFLINE=1 or $HF_HUB_OFFLINE=1, read on each call) skips step 3
 $GANZOO_HUB_ENDPOINT, else $HF_ENDPOINT, else https://huggingface.co; both are read on each call,
 unlike huggingface_hub's own constants, which are read once at import.
 """
-import hashlib
 import os
 import pathlib
 import re
 import sys
 import time
 import urllib.parse
-import uuid
 import warnings
 
 from ganzoo.cache import cache_dir
+from ganzoo.utils.files import atomic_output, atomic_stream, write_text
+from ganzoo.utils.files import check_file, file_record, sha256_file  # noqa: F401 - hub's names, as before
 
 MIRROR_ENV = "GANZOO_HUB_DIR"
 ENDPOINT_ENV = "GANZOO_HUB_ENDPOINT"
@@ -49,7 +49,6 @@ DEFAULT_READ_TIMEOUT = 30.0
 DEFAULT_MAX_UNVERIFIED_BYTES = 2 << 30  # a file with no expected size: at most 2 GiB
 RESUME_ATTEMPTS = 3
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
-_CHUNK = 1 << 20
 
 
 class ZooError(RuntimeError):
@@ -62,30 +61,6 @@ class IntegrityError(ZooError):
 
 class NotPublishedError(ZooError):
     """The manifest entry is a recipe: no weights have been published for it."""
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_record(path):
-    """{"sha256", "size"} of a local file, as the manifest stores it."""
-    return {"sha256": sha256_file(path), "size": os.path.getsize(path)}
-
-
-def check_file(path, expected):
-    """None when `path` matches expected {"sha256", "size"}, else a sentence saying how it differs."""
-    size = os.path.getsize(path)
-    if expected.get("size") is not None and size != expected["size"]:
-        return f"it has {size} bytes, expected {expected['size']} (truncated or replaced)"
-    actual = sha256_file(path)
-    if actual != expected["sha256"]:
-        return f"its sha256 is {actual}, expected {expected['sha256']} (corrupt or tampered)"
-    return None
 
 
 def is_offline():
@@ -424,18 +399,17 @@ def _stream_into_cache(repo_id, filename, *, revision, commit, location, headers
     deadline_seconds = download_deadline()
     deadline = time.monotonic() + deadline_seconds
     folder = _repo_cache_folder(repo_id)
-    blobs = folder / "blobs"
-    blobs.mkdir(parents=True, exist_ok=True)
-    temporary = blobs / f".ganzoo-{uuid.uuid4().hex}.incomplete"
-    digest, received, failures = hashlib.sha256(), 0, 0
+    failures = 0
     http_timeout = httpx2.Timeout(timeout, connect=timeout)
     where = f"{filename} of {repo_id}@{revision}"
-    try:
-        with open(temporary, "wb") as out, _progress_bar(size, filename, progress) as bar:
+    # Hashed while written to a temporary file in blobs/, named by its sha256 there once whole and
+    # verified; any failure (a refusal raised below included) leaves no partial file.
+    with atomic_stream(folder / "blobs", what="download", name_by_hash=True) as out:
+        with _progress_bar(size, filename, progress) as bar:
             while True:
                 request_headers = dict(headers)
-                if received:
-                    request_headers["Range"] = f"bytes={received}-"
+                if out.size:
+                    request_headers["Range"] = f"bytes={out.size}-"
                 try:
                     with get_session().stream("GET", location, headers=request_headers, timeout=http_timeout,
                                               follow_redirects=True) as response:
@@ -446,33 +420,29 @@ def _stream_into_cache(repo_id, filename, *, revision, commit, location, headers
                             except Exception as error:  # noqa: BLE001 - mapped to a ZooError
                                 raise (mapped(error) or ZooError(
                                     f"Downloading {where} failed: HTTP {response.status_code}.")) from None
-                        if received and response.status_code != 206:  # the server ignored Range
-                            out.seek(0)
-                            out.truncate()
-                            bar.update(-received)
-                            digest, received = hashlib.sha256(), 0
+                        if out.size and response.status_code != 206:  # the server ignored Range
+                            bar.update(-out.size)
+                            out.restart()
                         announced = response.headers.get("Content-Length")
-                        if announced is not None and announced.isdigit() and received + int(announced) > limit:
+                        if announced is not None and announced.isdigit() and out.size + int(announced) > limit:
                             raise IntegrityError(
-                                f"Refused {where}: the server announces {received + int(announced)} bytes, "
+                                f"Refused {where}: the server announces {out.size + int(announced)} bytes, "
                                 f"more than the {limit} expected. Nothing was kept.")
                         for chunk in response.iter_raw():
-                            received += len(chunk)
-                            if received > limit:
+                            if out.size + len(chunk) > limit:
                                 raise IntegrityError(
                                     f"Refused {where}: the server sent more than the {limit} bytes expected; "
                                     f"the download was stopped there and nothing was kept.")
-                            digest.update(chunk)
                             out.write(chunk)
                             bar.update(len(chunk))
                             if time.monotonic() > deadline:
                                 raise ZooError(
-                                    f"Downloading {where} took longer than {deadline_seconds:g} s ({received} "
+                                    f"Downloading {where} took longer than {deadline_seconds:g} s ({out.size} "
                                     f"bytes received): the server is too slow or trickling. Nothing was kept. "
                                     f"Retry later, use the mirror (${MIRROR_ENV}), or raise ${DEADLINE_ENV}.")
-                    if size is None or received == size:
+                    if size is None or out.size == size:
                         break
-                    raise httpx2.RemoteProtocolError(f"the body ended after {received} of {size} bytes")
+                    raise httpx2.RemoteProtocolError(f"the body ended after {out.size} of {size} bytes")
                 except httpx2.TransportError as error:
                     failures += 1
                     if failures > RESUME_ATTEMPTS or time.monotonic() > deadline:
@@ -481,11 +451,10 @@ def _stream_into_cache(repo_id, filename, *, revision, commit, location, headers
                             f"the download failed {failures} times ({type(error).__name__}: {error}); "
                             f"no partial file was kept")) from error
                     time.sleep(min(0.25 * failures, max(0.0, deadline - time.monotonic())))
-        actual = digest.hexdigest()
         if expected is not None:
-            problem = None
-            if expected.get("size") is not None and received != expected["size"]:
-                problem = f"it has {received} bytes, expected {expected['size']}"
+            actual, problem = out.hexdigest(), None
+            if expected.get("size") is not None and out.size != expected["size"]:
+                problem = f"it has {out.size} bytes, expected {expected['size']}"
             elif actual != expected["sha256"]:
                 problem = f"its sha256 is {actual}, expected {expected['sha256']} (corrupt or tampered)"
             if problem:
@@ -493,28 +462,19 @@ def _stream_into_cache(repo_id, filename, *, revision, commit, location, headers
                     f"Refused {filename} downloaded from {repo_id}@{revision}: {problem}. The file was removed "
                     f"from the cache and not loaded. The Hub copy differs from the hash recorded at publication "
                     f"(the manifest's, or the one you passed): report it, or republish the model.")
-        blob = blobs / actual
-        os.replace(temporary, blob)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-    return str(_link_snapshot(folder, blob, commit, filename, revision))
+    return str(_link_snapshot(folder, out.path, commit, filename, revision))
 
 
 def _link_snapshot(folder, blob, commit, filename, revision):
     """snapshots/<commit>/<filename> -> ../../blobs/<sha256>, and refs/<branch> for a branch name."""
     snapshot = folder / "snapshots" / commit / filename
-    snapshot.parent.mkdir(parents=True, exist_ok=True)
-    temporary = snapshot.with_name(f".{snapshot.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        os.symlink(os.path.relpath(blob, snapshot.parent), temporary)
-    except (OSError, NotImplementedError):  # no symlinks (Windows without developer mode): a copy
-        import shutil
+    with atomic_output(snapshot, what="cache entry") as temporary:
+        try:
+            os.symlink(os.path.relpath(blob, snapshot.parent), temporary)
+        except (OSError, NotImplementedError):  # no symlinks (Windows without developer mode): a copy
+            import shutil
 
-        shutil.copyfile(blob, temporary)
-    os.replace(temporary, snapshot)
+            shutil.copyfile(blob, temporary)
     if not COMMIT_RE.match(revision):
-        refs = folder / "refs" / revision
-        refs.parent.mkdir(parents=True, exist_ok=True)
-        refs.write_text(commit)
+        write_text(folder / "refs" / revision, commit, what="cache ref")
     return snapshot

@@ -23,7 +23,6 @@ import os
 import pathlib
 import site
 import sys
-import tempfile
 
 from ganzoo.zoo.preset import LAYOUT
 
@@ -289,15 +288,8 @@ def write_manifest(data, path=None):
     problems = validate(data)
     if problems:
         raise ManifestError("Refusing to write an invalid manifest:\n  " + "\n  ".join(problems))
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".weights_manifest.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from ganzoo.utils.files import write_text
+
+    write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", what="manifest")
     _CACHE.clear()
     return path

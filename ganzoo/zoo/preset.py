@@ -30,6 +30,7 @@ import tempfile
 
 import numpy as np
 
+from ganzoo.utils.files import check_file, file_record
 from ganzoo.zoo import hub
 
 FORMAT = "ganzoo-preset"
@@ -308,7 +309,7 @@ def save_preset(gan, out_dir, *, name, dataset, recipe, title=None, status="cust
         from ganzoo.utils.images import save_grid
 
         save_grid(generator.sample(num_samples, seed=sample_seed), str(stage / SAMPLES))
-        files = {f: hub.file_record(stage / f) for f in HASHED}
+        files = {f: file_record(stage / f) for f in HASHED}
         files[GENERATOR_WEIGHTS]["dtype"] = "float32"
         files[DISCRIMINATOR_WEIGHTS]["dtype"] = d_dtype
         differs = {k: v for k, v in run.items() if k in recipe and v != recipe[k]}
@@ -357,7 +358,7 @@ def save_preset(gan, out_dir, *, name, dataset, recipe, title=None, status="cust
         metadata = _jsonable(metadata)
         (stage / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         (stage / METADATA).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-        json_files = {f: hub.file_record(stage / f) for f in (CONFIG, METADATA)}
+        json_files = {f: file_record(stage / f) for f in (CONFIG, METADATA)}
         (stage / README).write_text(card.model_card(config, metadata, json_files), encoding="utf-8")
         _install(stage, out_dir, kind)
     finally:
@@ -365,7 +366,7 @@ def save_preset(gan, out_dir, *, name, dataset, recipe, title=None, status="cust
             for child in stage.iterdir():
                 child.unlink()
             stage.rmdir()
-    return {f: hub.file_record(out_dir / f) for f in LAYOUT}
+    return {f: file_record(out_dir / f) for f in LAYOUT}
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,7 +426,7 @@ def local_files(folder, sha256=None):
             if expected is None:
                 raise hub.IntegrityError(f"{folder / METADATA} records no sha256 for {filename}: it cannot be checked.")
         if expected is not None:
-            problem = hub.check_file(path, expected)
+            problem = check_file(path, expected)
             if problem:
                 raise hub.IntegrityError(f"Refused {path}: {problem} (from {'sha256=' if sha256 and filename in sha256 else 'metadata.json'}). "
                                          f"The file is corrupt or was changed after the preset was written.")
