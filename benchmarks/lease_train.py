@@ -173,23 +173,18 @@ def snapshots(run_dir):
 
 
 def resolve_settings(config, steps=None, batch_size=None, resolution=None, ema_decay=None):
-    """The manifest recipe of `config`, with the few overrides a tiny run needs, and an EMA
-    copy of G beside the recipe's generator when `ema_decay` is given (issue 10)."""
+    """The manifest recipe of `config` (a ganzoo.recipe.Recipe), with the few overrides a tiny
+    run needs, and an EMA copy of G beside the recipe's generator when `ema_decay` is given."""
     from ganzoo.zoo import manifest
 
     entry = manifest.get_entry(config)
-    hyper = dict(entry["training"])
-    hyper.setdefault("ema_start_step", 0)
-    for name, value in (("steps", steps), ("batch_size", batch_size), ("resolution", resolution)):
-        if value is not None:
-            hyper[name] = int(value)
+    overrides = {name: int(value) for name, value in
+                 (("steps", steps), ("batch_size", batch_size), ("resolution", resolution))
+                 if value is not None}
     if ema_decay is not None:
-        if not 0.0 < float(ema_decay) < 1.0:
-            raise ValueError(f"--ema_decay must be in (0, 1), e.g. 0.999; got {ema_decay}")
-        hyper["ema_decay"] = float(ema_decay)
-    if hyper.get("d_lr") is None:
-        hyper["d_lr"] = hyper["g_lr"]
-    return entry, hyper
+        overrides["ema_decay"] = float(ema_decay)
+    recipe = manifest.load_recipe(config).override(**overrides).check_schedule()
+    return entry, recipe.to_dict()
 
 
 class _Images:

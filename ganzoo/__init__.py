@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "GAN": "ganzoo.gan",
     "build_gan": "ganzoo.gan",
+    "Recipe": "ganzoo.recipe",
     "paper_adam": "ganzoo.optimizers",
     "GANOptimizer": "ganzoo.optimizers",
     "architectures": "ganzoo.architectures",
@@ -17,6 +18,7 @@ _LAZY = {
     "penalties": "ganzoo.penalties",
     "load": "ganzoo.zoo",
     "list_models": "ganzoo.zoo",
+    "load_recipe": "ganzoo.zoo",
     "metrics": "ganzoo.metrics",
     "data": "ganzoo.data",
 }

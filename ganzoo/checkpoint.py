@@ -61,7 +61,7 @@ def _log(message):
     print(f"ganzoo: {message}", file=sys.stderr, flush=True)
 
 
-# The final weight files of a run (training/train.py): `model.save_weights(path)` atomically.
+# The final weight files of a run (`ganzoo train`): `model.save_weights(path)` atomically.
 save_weights_atomically = save_weights
 
 

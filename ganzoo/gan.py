@@ -15,10 +15,11 @@ from keras import ops
 
 from ganzoo import backend
 from ganzoo import random as noise_random
-from ganzoo.architectures import build_discriminator, build_generator, check_sample_args
+from ganzoo.architectures import ARCHITECTURES, build_discriminator, build_generator, check_sample_args
 from ganzoo.losses import get_loss
 from ganzoo.optimizers import GANOptimizer, paper_adam
 from ganzoo.penalties import get_penalty, penalty_name
+from ganzoo.recipe import Recipe, penalty_weight_for
 from ganzoo.utils.images import check_training_dtype
 
 
@@ -213,16 +214,7 @@ class GAN(keras.Model):
         self.gan_loss = get_loss(loss)
         self.penalty_name = penalty_name(penalty)
         self.penalty_fn = get_penalty(penalty)
-        if self.penalty_name == "none":
-            penalty_weight = 0.0 if penalty_weight is None else penalty_weight
-        elif penalty_weight is None:
-            raise ValueError(
-                f"penalty={penalty!r} needs penalty_weight (lambda); the paper's best settings use "
-                "1 or 10 for wgan_gp. Pass penalty_weight=..."
-            )
-        if float(penalty_weight) < 0:
-            raise ValueError(f"penalty_weight must be >= 0; got {penalty_weight}.")
-        self.penalty_weight = float(penalty_weight)
+        self.penalty_weight = penalty_weight_for(self.penalty_name, penalty_weight)
         if int(disc_iters) != disc_iters or int(disc_iters) < 1:
             raise ValueError(f"disc_iters must be a positive integer; got {disc_iters}.")
         self.disc_iters = int(disc_iters)
@@ -490,53 +482,47 @@ class GAN(keras.Model):
         return cls(**config)
 
 
-def build_gan(
-    architecture,
-    resolution=None,
-    normalization="spectral",
-    loss="ns",
-    penalty="none",
-    penalty_weight=None,
-    disc_iters=1,
-    g_lr=2e-4,
-    d_lr=None,
-    beta1=0.5,
-    beta2=0.999,
-    z_dim=128,
-    ema_decay=None,
-    ema_start_step=0,
-    seed=None,
-    resample_generator_z=False,
-    batch_size=None,
-    steps=None,
-    **compile_kwargs,
-):
-    """A compiled GAN from the paper's hyper-parameters (Adam with epsilon 1e-8).
+def build_gan(recipe=None, *, seed=None, **settings):
+    """A compiled GAN from a recipe: the paper's hyper-parameters (Adam with epsilon 1e-8).
 
-    `batch_size` and `steps` belong to the training schedule, not the model: they are accepted
-    so a manifest "training" object can be passed whole, and otherwise ignored.
+    `recipe` is a ganzoo.recipe.Recipe, a dict of its fields (a manifest `training` object, a
+    checkpoint's "hyper"), or an architecture name; keyword arguments that are Recipe fields
+    (architecture, resolution, normalization, z_dim, loss, penalty, penalty_weight, disc_iters,
+    g_lr, d_lr, beta1, beta2, batch_size, steps, ema_decay, ema_start_step) override it, and the
+    rest go to GAN.compile (resample_generator_z, steps_per_execution, jit_compile, ...).
+    batch_size and steps belong to the schedule: they are checked, and the caller trains with them.
+
+        build_gan("sndcgan", loss="hinge", penalty="wgan_gp", penalty_weight=10.0, seed=0)
+        build_gan(Recipe.from_dict(manifest.training_config("sndcgan-ns-sn-cifar10")))
     """
-    del batch_size, steps
-    if penalty_name(penalty) == "none" and penalty_weight not in (None, 0, 0.0):
-        raise ValueError(
-            f"penalty_weight={penalty_weight} has no effect with penalty='none': choose a penalty "
-            "(wgan_gp, dragan, r1, l2) or drop penalty_weight."
-        )
+    fields = {k: settings.pop(k) for k in list(settings) if k in Recipe.field_names()}
+    if recipe is None or isinstance(recipe, str):
+        if recipe is not None:
+            if "architecture" in fields:
+                raise TypeError("build_gan got the architecture twice (by position and by keyword).")
+            fields["architecture"] = recipe
+        recipe = Recipe(**fields)
+    else:
+        recipe = Recipe.from_dict(recipe)
+        if fields:
+            recipe = recipe.override(**fields)
+    if recipe.resolution is None:  # the family's own size, recorded so the GAN knows its recipe
+        recipe = recipe.override(resolution=ARCHITECTURES[recipe.architecture][2])
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
-    generator = build_generator(architecture, resolution=resolution, z_dim=z_dim)
-    discriminator = build_discriminator(architecture, resolution=resolution, normalization=normalization)
-    gan = GAN(generator, discriminator, ema_decay=ema_decay, ema_start_step=ema_start_step, seed=seed)
-    if penalty_name(penalty) == "none" and penalty_weight is None:
-        penalty_weight = 0.0
+    generator = build_generator(recipe.architecture, resolution=recipe.resolution, z_dim=recipe.z_dim)
+    discriminator = build_discriminator(recipe.architecture, resolution=recipe.resolution,
+                                        normalization=recipe.normalization)
+    gan = GAN(generator, discriminator, ema_decay=recipe.ema_decay, ema_start_step=recipe.ema_start_step,
+              seed=seed)
     gan.compile(
-        g_optimizer=paper_adam(g_lr, beta1, beta2),
-        d_optimizer=paper_adam(g_lr if d_lr is None else d_lr, beta1, beta2),
-        loss=loss,
-        penalty=penalty,
-        penalty_weight=penalty_weight,
-        disc_iters=disc_iters,
-        resample_generator_z=resample_generator_z,
-        **compile_kwargs,
+        g_optimizer=paper_adam(recipe.g_lr, recipe.beta1, recipe.beta2),
+        d_optimizer=paper_adam(recipe.d_lr, recipe.beta1, recipe.beta2),
+        loss=recipe.loss,
+        penalty=recipe.penalty,
+        penalty_weight=recipe.penalty_weight,
+        disc_iters=recipe.disc_iters,
+        **settings,
     )
+    gan.recipe = recipe
     return gan

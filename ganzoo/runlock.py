@@ -10,7 +10,7 @@ run simply acquires it. The file holds the holder's pid, host and start time, sh
 refusal. A normal release deletes the file (under the lock; acquirers check that the file they
 locked is still the one at the path, so a deleted file is never "locked" by two processes).
 
-It is advisory: it protects run folders from ganzoo processes that take it (training/train.py).
+It is advisory: it protects run folders from ganzoo processes that take it (`ganzoo train`).
 """
 import json
 import os

@@ -30,7 +30,7 @@ def test_init_from_zoo_model_then_fit_on_other_data(tmp_path, monkeypatch):
                        "--lr", "1e-4", "--checkpoint_every", "2", "--num_samples", "4",
                        "--noprogress"])
     settings = train.resolve_settings()
-    assert settings["hyper"]["normalization"] == "spectral" and settings["hyper"]["g_lr"] == 1e-4
+    assert settings["recipe"].normalization == "spectral" and settings["recipe"].g_lr == 1e-4
     summary = train.run(settings)
 
     assert calls == [(NAME, True)]

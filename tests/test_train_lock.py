@@ -17,15 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "training", "train.py")
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location(
-        "ganzoo_train_script_lock", os.path.join(ROOT, "training", "train.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-train = _load_script()
+from ganzoo.cli import train  # noqa: E402  (`ganzoo train`; training/train.py forwards to it)
 
 
 def _snapshot(folder):

@@ -30,6 +30,47 @@ def test_help(name, flag):
     assert result.returncode == 0
 
 
+def _ganzoo(*args, timeout=600):
+    import keras
+
+    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "ganzoo.cli.main", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, env=env)
+
+
+def test_ganzoo_train_is_the_package_command(tmp_path):
+    """`ganzoo train` (no script path needed by a pip user): listed, its --help, its refusals,
+    and a real 2-step run whose checkpoint stores the whole Recipe."""
+    listing = _ganzoo("--help")
+    assert listing.returncode == 0 and "train" in listing.stdout and "publish" in listing.stdout
+    result = _ganzoo("train", "--help")
+    assert result.returncode == 0 and "--penalty_weight" in result.stdout
+    assert "--ema_start_step" in result.stdout and "Traceback" not in result.stderr
+    result = _ganzoo("train", "--architecture", "sndcgan", "--penalty", "wgan_gp",
+                     "--model_dir", str(tmp_path / "refused"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--penalty 'wgan_gp' needs penalty_weight" in result.stderr
+    assert not (tmp_path / "refused").exists()
+    result = _ganzoo("train", "--nosuch", "1")
+    assert result.returncode == 2 and "Unknown command line flag 'nosuch'" in result.stderr
+    run_dir = tmp_path / "run"
+    result = _ganzoo("train", "--architecture", "sndcgan", "--resolution", "8", "--dataset",
+                     "synthetic:16", "--batch_size", "4", "--steps", "2", "--checkpoint_every", "2",
+                     "--sample_every", "0", "--num_samples", "0", "--noprogress",
+                     "--ema_decay", "0.9", "--ema_start_step", "1", "--model_dir", str(run_dir))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    from ganzoo.checkpoint import CheckpointManager
+    from ganzoo.recipe import Recipe
+
+    _, path, metadata = CheckpointManager(run_dir / "checkpoints").latest()
+    recipe = Recipe.from_dict(metadata["hyper"])
+    assert recipe == Recipe("sndcgan", resolution=8, batch_size=4, steps=2, ema_decay=0.9,
+                            ema_start_step=1)
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["training"] == recipe.to_dict()
+
+
 def test_eval_script_refuses_bad_command_lines_with_a_message():
     # eval.py forwards to `ganzoo eval`, whose messages these are.
     result = _script("eval.py", "--no_such_flag")

@@ -102,12 +102,12 @@ def test_recipe_only_entry_explains_and_gives_the_training_command(capsys, tmp_p
     with pytest.raises(NotPublishedError) as info:
         load(name)
     assert "no weights have been published" in str(info.value)
-    assert f"python training/train.py --config {name}" in str(info.value)
+    assert f"ganzoo train --config {name}" in str(info.value)
     assert cli(["sample", name, "--num", "4", "--out", str(tmp_path / "x.png")]) == 1
-    assert f"python training/train.py --config {name}" in capsys.readouterr().err
+    assert f"ganzoo train --config {name}" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
     assert cli(["info", name]) == 0
-    assert f"python training/train.py --config {name}" in capsys.readouterr().out
+    assert f"ganzoo train --config {name}" in capsys.readouterr().out
 
 
 def test_list_models_filters():

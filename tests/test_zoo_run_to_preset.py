@@ -111,7 +111,7 @@ def test_the_preset_describes_the_run(run, preset_dir):
     assert metadata["run"]["checkpoint"] == "ckpt-000000004.weights.h5"
     assert config["training"]["resolution"] == 8 and config["recipe"]["ema_decay"] == 0.999
     card = (preset_dir / "README.md").read_text()
-    assert "library_name: keras" in card and "trained with ganzoo's training/train.py for **4 discriminator steps**" in card
+    assert "library_name: keras" in card and "trained with `ganzoo train` for **4 discriminator steps**" in card
     assert "the exponential moving average (EMA) of the generator's weights: its FID 50 is lower" in card
 
 

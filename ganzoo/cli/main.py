@@ -17,12 +17,15 @@ SUPPORTED_BACKENDS = ("tensorflow", "jax")
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="ganzoo",
-        description="The GAN Landscape model zoo: list, sample, evaluate and fetch models.",
+        description="The GAN Landscape model zoo: train, list, sample, evaluate and fetch models.",
     )
     from ganzoo import __version__
 
     parser.add_argument("--version", action="version", version=f"ganzoo {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Listed here for --help only: main() hands `ganzoo train ...` to ganzoo.cli.train (absl flags).
+    subparsers.add_parser("train", add_help=False,
+                          help="train a model with the paper's recipe, resumably (ganzoo train --help)")
     for module_name in SUBCOMMAND_MODULES:
         try:
             module = importlib.import_module(module_name)
@@ -49,6 +52,11 @@ def main(argv=None):
     if problem:
         print(f"ganzoo: error: {problem}", file=sys.stderr)
         return 2
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:  # absl flags (the training scripts' own), parsed by ganzoo.cli.train
+        from ganzoo.cli import train
+
+        return train.command(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

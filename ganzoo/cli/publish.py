@@ -39,7 +39,7 @@ def register(subparsers):
                    help="zoo entry (see `ganzoo list`) whose recipe the run follows; without it the run is "
                         "published as your own model (needs --out-dir)")
     p.add_argument("--checkpoint", required=True, metavar="RUN_DIR",
-                   help="training run folder (the --model_dir of `ganzoo train` / training/train.py)")
+                   help="training run folder (the --model_dir of `ganzoo train`)")
     p.add_argument("--metrics", action="append", default=[], metavar="[LABEL=]PATH",
                    help="evaluation record: ema=PATH, raw=PATH or PATH (repeat for both generators); each "
                         "number goes to the card and metadata.json with its protocol")

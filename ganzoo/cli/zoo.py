@@ -57,12 +57,12 @@ def register(subparsers):
 
     p = subparsers.add_parser(
         "export-preset", help="turn a training run folder into a preset folder",
-        description="Write the preset folder of a training/train.py run (your own model): config.json, "
+        description="Write the preset folder of a `ganzoo train` run (your own model): config.json, "
                     "metadata.json, weights, generator.keras, model card, samples. Then `ganzoo sample FOLDER`, "
                     "`ganzoo eval FOLDER` and ganzoo.load(FOLDER) use it. Zoo entries are published with "
                     "`ganzoo publish --config NAME`.",
     )
-    p.add_argument("run_dir", help="training/train.py --model_dir folder (with checkpoints/)")
+    p.add_argument("run_dir", help="`ganzoo train` --model_dir folder (with checkpoints/)")
     p.add_argument("--out", required=True, help="preset folder to write (new, empty, or a preset ganzoo wrote)")
     p.add_argument("--name", default=None, help="model name (default: the run folder's name)")
     p.add_argument("--metrics", action="append", default=[],

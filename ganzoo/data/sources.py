@@ -15,7 +15,7 @@ Readers:
 - `from_tfds(name)`: any tensorflow-datasets name (`mnist`, `celeb_a_hq/128`, ...).
 - `cifar10(data_dir)`: the CIFAR10 JPEG tars of this project (train.tar, test.tar or the halves).
 - `synthetic(n)`: small deterministic labelled images for tests and smoke runs.
-- `load_source(dataset, ...)`: the dispatcher used by training/train.py.
+- `load_source(dataset, ...)`: the dispatcher used by `ganzoo train`.
 
 Problems (a missing or corrupt file, an empty folder, images of mixed sizes, an unknown name) raise
 `DataError` naming the problem and the fix.
@@ -156,7 +156,7 @@ def _finish(name, records, descriptions, label_names, memory_limit, origin, allo
             raise DataError(
                 f"{origin} mixes images of {len(shapes)} different sizes ({examples}). "
                 "Resize them to one size first, or pass a resolution to resize to "
-                "(train.py --resize)."
+                "(`ganzoo train --resize`)."
             )
     else:
         image_shape = next(iter(shapes))

@@ -7,9 +7,10 @@
 """
 from ganzoo.zoo.hub import IntegrityError, NotPublishedError, ZooError
 from ganzoo.zoo.loading import UnverifiedFilesWarning, list_models, load
+from ganzoo.zoo.manifest import load_recipe
 from ganzoo.zoo.preset import PresetError, PresetInfo, choose_inference_generator, load_preset, save_preset
 
 __all__ = [
     "IntegrityError", "NotPublishedError", "PresetError", "PresetInfo", "UnverifiedFilesWarning", "ZooError",
-    "choose_inference_generator", "list_models", "load", "load_preset", "save_preset",
+    "choose_inference_generator", "list_models", "load", "load_preset", "load_recipe", "save_preset",
 ]

@@ -64,7 +64,7 @@ def _trained_where(metadata):
     if speeds:
         text += f", {min(speeds):.2f}-{max(speeds):.2f} ms per D step"
     text += (f". Batches: {lease.get('data_order')} (not tf.data's order, so not batch for batch the run "
-             f"training/train.py would make from the same seed). The preset was written with {written}.")
+             f"`ganzoo train` would make from the same seed). The preset was written with {written}.")
     return [text, ""]
 
 
@@ -143,7 +143,7 @@ def model_card(config, metadata, json_files=None):
     elif status == "published":
         headline = f"**Status: published.** The paper's recipe, trained for {steps_line}."
     else:
-        headline = f"A model trained with ganzoo's training/train.py for {steps_line}."
+        headline = f"A model trained with `ganzoo train` for {steps_line}."
     lines = [
         *front,
         "",

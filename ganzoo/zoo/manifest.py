@@ -6,8 +6,8 @@ One entry per model, named ARCH-LOSS-REGULARISER-DATASET (see `NAMING` and docs/
     resnet_cifar-ns-sngp-cifar10   ResNet-CIFAR, NS loss, spectral norm + WGAN-GP, CIFAR10
     resnet19-ns-lngp-lsun_bedroom  ResNet19, NS loss, layer norm + WGAN-GP, LSUN-Bedroom
 
-Each entry holds `training` (the keyword arguments of `ganzoo.build_gan`, also read by
-`training/train.py --config NAME`), `dataset`, `paper` (the paper's FID and its protocol), `hub`
+Each entry holds `training` (a ganzoo.recipe.Recipe: what `ganzoo.build_gan` builds and
+`ganzoo train --config NAME`), `dataset`, `paper` (the paper's FID and its protocol), `hub`
 (repo id, pinned revision, files with sha256 and size), `metrics` (our measurements, each with
 its protocol), `trained` (steps the published weights were trained for) and `status`:
 "published" (the recipe trained for all its steps), "partial" (the recipe trained for fewer
@@ -24,19 +24,17 @@ import pathlib
 import site
 import sys
 
+from ganzoo.recipe import Recipe, RecipeError
 from ganzoo.zoo.preset import LAYOUT
 
 ENV_VAR = "GANZOO_MANIFEST"
 FILENAME = "weights_manifest.json"
 SCHEMA_PATH = pathlib.Path(__file__).with_name("manifest.schema.json")
 PUBLISHED_FILES = LAYOUT  # the preset layout (ganzoo/zoo/preset.py)
-TRAINING_KEYS = (
-    "architecture", "resolution", "normalization", "loss", "penalty", "penalty_weight",
-    "disc_iters", "g_lr", "d_lr", "beta1", "beta2", "batch_size", "steps", "z_dim", "ema_decay",
-)
+TRAINING_KEYS = Recipe.field_names()  # an entry's `training` object is a ganzoo.recipe.Recipe
 STATUSES = ("published", "partial", "recipe")
 LOADABLE = ("published", "partial")  # statuses with weights
-# The data set of an entry -> the training/train.py --dataset values that read it.
+# The data set of an entry -> the `ganzoo train --dataset` values that read it.
 DATASET_SOURCES = {
     "cifar10": ("cifar10",),
     "celebahq": ("tfds:celeb_a_hq/128", "celeb_a_hq/128"),
@@ -117,7 +115,22 @@ def load_manifest(path=None):
 
 
 def load_schema():
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    """The manifest schema: manifest.schema.json with its `training` definition and "unverified"
+    key list derived from ganzoo.recipe.Recipe (a test holds the file equal to this;
+    `write_schema()` rewrites it after a Recipe field changes)."""
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema["$defs"]["training"] = Recipe.json_schema()
+    paper = schema["$defs"]["entry"]["properties"]["paper"]["properties"]
+    paper["unverified"]["items"] = {"enum": list(Recipe.field_names())}
+    return schema
+
+
+def write_schema():
+    """Rewrite manifest.schema.json from the Recipe (run after changing a Recipe field)."""
+    from ganzoo.utils.files import write_text
+
+    write_text(SCHEMA_PATH, json.dumps(load_schema(), indent=2) + "\n")
+    return SCHEMA_PATH
 
 
 def expected_name(entry):
@@ -157,6 +170,10 @@ def validate(data=None, *, use_schema=True):
         if entry.get("dataset") == "cifar10" and resolution != 32:
             problems.append(f"models/{name}: cifar10 models are 32x32, not {resolution}")
         problems += [f"models/{name}: {p}" for p in entry_problems(name, entry)]
+        try:
+            Recipe.from_dict(entry.get("training"), where="training").check_schedule()
+        except (RecipeError, TypeError) as error:
+            problems.append(f"models/{name}: {error}")
         trained, steps = entry.get("trained"), entry.get("training", {}).get("steps")
         status = entry.get("status")
         if status in LOADABLE and isinstance(trained, dict) and isinstance(steps, int):
@@ -277,9 +294,14 @@ def training_config(name, path=None):
     return dict(get_entry(name, path)["training"])
 
 
+def load_recipe(name, path=None):
+    """The recipe of the zoo entry `name`, a ganzoo.recipe.Recipe (also `ganzoo.load_recipe`)."""
+    return Recipe.from_dict(training_config(name, path), where=f"the manifest entry {name}'s training")
+
+
 def train_command(name):
     """The shell command that trains `name` from scratch."""
-    return f"python training/train.py --config {name} --model_dir runs/{name}"
+    return f"ganzoo train --config {name} --model_dir runs/{name}"
 
 
 def write_manifest(data, path=None):

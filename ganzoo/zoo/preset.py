@@ -30,6 +30,7 @@ import tempfile
 
 import numpy as np
 
+from ganzoo.recipe import AVERAGING, MODEL_ROLES, Recipe
 from ganzoo.utils.files import check_file, file_record
 from ganzoo.zoo import hub
 
@@ -47,8 +48,7 @@ HASHED = (GENERATOR_WEIGHTS, GENERATOR_KERAS, DISCRIMINATOR_WEIGHTS, SAMPLES)  #
 STATUSES = ("published", "partial", "custom")  # zoo entry at its full steps, zoo entry cut short, own model
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 MAX_RESOLUTION, MAX_Z_DIM = 1024, 4096  # bounds on what a preset's config.json may ask ganzoo to build
-BUILD_KEYS = ("architecture", "resolution", "normalization", "loss", "penalty", "penalty_weight",
-               "disc_iters", "g_lr", "d_lr", "beta1", "beta2", "z_dim", "ema_decay", "ema_start_step")
+BUILD_KEYS = Recipe.keys(*MODEL_ROLES, AVERAGING)  # what building the GAN reads (not the schedule)
 
 
 class PresetError(hub.ZooError):

@@ -1,7 +1,7 @@
 """Publishing a trained model: a training run folder -> a preset folder (ganzoo.zoo.preset), its
 provenance checked, the manifest entry updated, the Hub upload.
 
-The run folder is what training/train.py --model_dir writes: checkpoints/ (ckpt-*.weights.h5 with
+The run folder is what `ganzoo train --model_dir` writes: checkpoints/ (ckpt-*.weights.h5 with
 the run's metadata), config.json, generator.weights.h5 (+ generator_raw.weights.h5 with an EMA),
 discriminator.weights.h5, samples/, fid.jsonl. Everything the preset says about the run comes
 from the run itself: the steps from its newest checkpoint (the optimizer's counters and the
@@ -23,15 +23,15 @@ import sys
 
 import numpy as np
 
+from ganzoo.recipe import AVERAGING, MODEL_ROLES, SCHEDULE, Recipe
 from ganzoo.zoo import hub, manifest, preset
 
 LAYOUT = preset.LAYOUT
 _UPLOAD_PATTERNS = ["*.md", "*.json", "*.h5", "*.keras", "*.png"]
 # Keys a zoo entry's recipe fixes: a run that differs in one of them is another model.
-RECIPE_KEYS = ("architecture", "resolution", "normalization", "z_dim", "loss", "penalty", "penalty_weight",
-               "disc_iters", "g_lr", "d_lr", "beta1", "beta2")
+RECIPE_KEYS = Recipe.keys(*MODEL_ROLES)
 # Keys a run may change (recorded on the card as differences from the recipe).
-RUN_KEYS = ("batch_size", "steps", "ema_decay", "ema_start_step")
+RUN_KEYS = Recipe.keys(SCHEDULE, AVERAGING)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
@@ -128,7 +128,7 @@ class Run:
     seed: object
     fid_curve: list
     base_config: str = None  # the --config / --init_from zoo name it started from
-    provenance: dict = None  # how a lease run was trained (load_lease_run); None for train.py runs
+    provenance: dict = None  # how a lease run was trained (load_lease_run); None for `ganzoo train` runs
 
     @property
     def has_ema(self):
@@ -155,7 +155,7 @@ def newest_checkpoint(run_dir):
         if run_dir.is_file() and run_dir.name.startswith("ckpt-"):
             return run_dir, read_metadata(str(run_dir))
         raise PublishError(
-            f"{run_dir} has no checkpoints/ folder. Point it at a training run folder (training/train.py "
+            f"{run_dir} has no checkpoints/ folder. Point it at a training run folder (`ganzoo train` "
             f"--model_dir): its checkpoints say how many steps were trained, with which settings and data. "
             f"Generator/discriminator weight files alone cannot be published (their provenance is unknown)."
         )
@@ -202,7 +202,7 @@ def load_run(run_dir):
     missing = [k for k in ("architecture", "resolution", "normalization", "loss", "z_dim") if k not in hyper]
     if missing:
         raise PublishError(f"{checkpoint} records no {', '.join(missing)} (metadata 'hyper'); it was not written "
-                           f"by training/train.py and cannot be published.")
+                           f"by `ganzoo train` and cannot be published.")
     dataset = metadata.get("dataset")
     config_path = folder / "config.json"
     if config_path.is_file():
@@ -239,7 +239,7 @@ def load_run(run_dir):
 
 
 def generator_files(has_ema):
-    """{file name: GAN attribute} of the final generator weights a run writes (train.py and the
+    """{file name: GAN attribute} of the final generator weights a run writes (`ganzoo train` and the
     lease alike): with an EMA, generator.weights.h5 is the average and the raw G is beside it."""
     files = {"generator.weights.h5": "ema_generator" if has_ema else "generator"}
     if has_ema:
@@ -398,7 +398,7 @@ def _check_record(record, gan, run, zoo_dataset):
 
 
 def zoo_dataset_of(source):
-    """The zoo data set a training/train.py --dataset value reads, or None (a path, synthetic, ...)."""
+    """The zoo data set a `ganzoo train --dataset` value reads, or None (a path, synthetic, ...)."""
     for key, sources in manifest.DATASET_SOURCES.items():
         if source in sources:
             return key
