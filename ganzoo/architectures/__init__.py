@@ -7,6 +7,7 @@ from ganzoo.architectures.base import (
     Discriminator,
     Generator,
     check_sample_args,
+    check_truncation,
     sample_noise,
 )
 from ganzoo.architectures.resnet19 import ResNet19Discriminator, ResNet19Generator
@@ -64,6 +65,7 @@ __all__ = [
     "ResNetCIFARDiscriminator",
     "ResNetCIFARGenerator",
     "check_sample_args",
+    "check_truncation",
     "SNDCGANDiscriminator",
     "SNDCGANGenerator",
     "architecture_name",

@@ -53,11 +53,38 @@ def weight_init(truncated=False):
     return PortableNormal(0.0, 0.02, truncated=truncated)
 
 
-def sample_noise(num, z_dim, seed=None):
-    """z ~ U(-1, 1), drawn with NumPy so the same seed gives the same z on every backend."""
+def check_truncation(truncation, what="sample"):
+    """The truncation threshold t of sample()/generate(): None (or 1: no truncation) or a real
+    number in (0, 1]; returns None or t as a float. 0, negative, > 1, NaN and bools are refused."""
+    if truncation is None:
+        return None
+    if isinstance(truncation, bool) or not isinstance(truncation, numbers.Real):
+        raise ValueError(f"{what}: truncation must be None or a number in (0, 1]; got {truncation!r} "
+                         f"of type {type(truncation).__name__}.")
+    t = float(truncation)
+    if not 0.0 < t <= 1.0:  # NaN fails this too
+        raise ValueError(f"{what}: truncation must be in (0, 1] (z ~ U(-1, 1) is kept within "
+                         f"[-t, t]; 1 or None: no truncation); got {truncation!r}.")
+    return None if t == 1.0 else t
+
+
+def sample_noise(num, z_dim, seed=None, truncation=None):
+    """z ~ U(-1, 1), drawn with NumPy so the same seed gives the same z on every backend.
+
+    truncation t in (0, 1] (the truncation trick, Brock et al. 2019, for ganzoo's uniform prior):
+    every component of z is kept within [-t, t]. Resampling each component until |z| <= t, as
+    BigGAN does for its normal prior, gives exactly U(-t, t) for a uniform one, which is the law
+    of t * z: ganzoo draws the untruncated z of the seed and scales it by t, so a seed's
+    truncated images are its untruncated ones pulled toward the prior's centre (no loop, the
+    same on every backend). None or 1: no truncation, bit-identical to the untruncated draw.
+    """
     num, seed, _ = check_sample_args(num, seed, what="sample_noise")
+    truncation = check_truncation(truncation, "sample_noise")
     rng = np.random.default_rng(seed)
-    return rng.uniform(-1.0, 1.0, size=(num, int(z_dim))).astype("float32")
+    z = rng.uniform(-1.0, 1.0, size=(num, int(z_dim))).astype("float32")
+    if truncation is not None:
+        z = (z * np.float32(truncation)).astype("float32")
+    return z
 
 
 class Generator(_WeightsFileCheck, keras.Model):
@@ -82,14 +109,20 @@ class Generator(_WeightsFileCheck, keras.Model):
     def image_shape(self):
         return (self.resolution, self.resolution, 3)
 
-    def sample(self, num, seed=None, batch_size=256, z=None):
+    def sample(self, num, seed=None, batch_size=256, z=None, truncation=None):
         """Generate `num` images (numpy float32 in [0, 1], shape (num, H, W, 3)).
 
         `seed` fixes z (drawn with NumPy, identical on every backend); `z` may be given instead.
+        `truncation` t in (0, 1]: the truncation trick, z within [-t, t] (see sample_noise);
+        fidelity for diversity. None or 1: none. It applies to the z drawn here, not to a given z.
         """
         num, seed, batch_size = check_sample_args(num, seed, batch_size, "sample")
+        truncation = check_truncation(truncation, "sample")
+        if z is not None and truncation is not None:
+            raise ValueError("sample: truncation applies to the z drawn from seed; a given z is used "
+                             "as it is (scale or clip it yourself, or pass seed= instead).")
         if z is None:
-            z = sample_noise(num, self.z_dim, seed)
+            z = sample_noise(num, self.z_dim, seed, truncation)
         z = np.asarray(z, dtype="float32")
         if z.shape != (num, self.z_dim):
             raise ValueError(f"z must have shape ({num}, {self.z_dim}); got {z.shape}.")
