@@ -102,9 +102,12 @@ def register(subparsers):
     add_option(p, "--sample-sets", type=int, default=3, help="independent sample sets")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--metrics", default="fid,kid",
-                   help="comma-separated: fid,kid,precision_recall,ms_ssim,swd")
+                   help="comma-separated: fid,kid,precision_recall,ms_ssim,swd,jacobian,nearest_neighbours")
     p.add_argument("--real", default=None,
                    help="real images (folder/tar) instead of the protocol's reference set")
+    add_option(p, "--nn-train", default=None, metavar="PATH",
+               help="nearest_neighbours: the training set (images folder/tar or features .npy; "
+                    "default: the data set's train split, its features cached)")
     _add_common(p, limit=False)
     p.set_defaults(func=cmd_eval)
 
@@ -243,6 +246,7 @@ def cmd_eval(args):
         generator=generator,
         entry=entry,
         network=_network(args.batch_size) if _needs_network(args.metrics) else None,
+        nn_train=args.nn_train,
     )
     if args.generator_weights:
         record["generator_weights"] = str(args.generator_weights)

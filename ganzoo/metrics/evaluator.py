@@ -11,6 +11,8 @@ seed; each batch goes through the Inception network once and feeds every request
 classifier for IS). Every number comes back with its protocol: N generated, N real, the real
 split, the resize, the network's hash. "jacobian" (generator conditioning, metrics/jacobian.py)
 needs no images: it differentiates the generator model itself at `jacobian_z` sampled z.
+"nearest_neighbours" (copies and collapse, metrics/nearest_neighbours.py) also needs the training
+set's features (`nn_train`); the real set is its held-out side.
 
 `evaluate_zoo_model(name, generator=..., entry=...)` is the paper's protocol for a zoo model
 (CIFAR10: 10k generated vs the 10k test images, 3 sample sets, mean and std), used by
@@ -31,8 +33,9 @@ from ganzoo.data.sources import CIFAR10_DIR_ENV
 from ganzoo.metrics.batches import iterate_batches, sample_seed  # noqa: F401 - public here too
 from ganzoo.utils.images import check_images
 
-METRICS = ("fid", "kid", "precision_recall", "ms_ssim", "swd", "inception_score", "jacobian")
-FEATURE_METRICS = ("fid", "kid", "precision_recall")
+METRICS = ("fid", "kid", "precision_recall", "ms_ssim", "swd", "inception_score", "jacobian",
+           "nearest_neighbours")
+FEATURE_METRICS = ("fid", "kid", "precision_recall", "nearest_neighbours")
 MODEL_METRICS = ("jacobian",)  # computed from the generator model, not from its images
 # The paper's protocol per dataset: generated images per set, and the real split compared with.
 PROTOCOLS = {
@@ -91,12 +94,16 @@ class Evaluator:
     (the standard Inception logits are not available offline; see inception_score.py).
     jacobian_z: how many z the "jacobian" metric differentiates G at (jacobian_batch_size
     generator inputs per forward pass; each z takes z_dim of them).
+    nn_train: for "nearest_neighbours", the training set: a features .npy path, an (N, 2048)
+    array, or images (folder, tar, array); the real set must be held out from it (test split).
+    nn_quantile: where that metric cuts the real distances (default 1%).
     """
 
     def __init__(self, metrics=("fid", "kid"), network=None, batch_size=50, seed=0,
                  progress=True, classifier=None, kid_block_size=1024, pr_k=3,
                  ms_ssim_batches=5, ms_ssim_batch_size=64, swd_patches=64, is_splits=10,
-                 min_samples=None, jacobian_z=64, jacobian_batch_size=256):
+                 min_samples=None, jacobian_z=64, jacobian_batch_size=256, nn_train=None,
+                 nn_quantile=0.01):
         unknown = sorted(set(metrics) - set(METRICS))
         if unknown:
             raise ValueError(f"unknown metrics {unknown}; choose from {', '.join(METRICS)}")
@@ -117,6 +124,7 @@ class Evaluator:
         self.ms_ssim_batches, self.ms_ssim_batch_size = ms_ssim_batches, ms_ssim_batch_size
         self.swd_patches, self.is_splits = swd_patches, is_splits
         self.min_samples = min_samples  # for FID's covariances; None: feature dim + 1
+        self.nn_train, self.nn_quantile, self._nn_train_features = nn_train, float(nn_quantile), None
         if network is None and self.needs_features:
             from ganzoo.metrics import inception
 
@@ -135,6 +143,24 @@ class Evaluator:
         if limit is not None and collected.n < limit:
             raise ValueError(f"{desc}: only {collected.n} images, {limit} were asked for")
         return collected
+
+    def train_features(self):
+        """The training set's features for "nearest_neighbours" (computed once)."""
+        if self._nn_train_features is None:
+            train = self.nn_train
+            if train is None:
+                raise ValueError("nearest_neighbours needs the training set: nn_train= a features .npy, "
+                                 "an (N, 2048) features array, or training images (folder, tar)")
+            if isinstance(train, np.ndarray) and train.ndim == 2:
+                self._nn_train_features = train
+            elif isinstance(train, (str, os.PathLike)) and str(train).endswith(".npy"):
+                from ganzoo.metrics.fid import load_features
+
+                self._nn_train_features = load_features(train)[0]
+            else:
+                self._nn_train_features = self.run_pass(train, None, (0, 255),
+                                                        "training images").feature_array()
+        return self._nn_train_features
 
     def real_reference(self, real, num_real=None, value_range=(0, 255)):
         """A reference for the real side: a _Pass over images, or precomputed features/stats.
@@ -203,6 +229,11 @@ class Evaluator:
                                                           return_stderr=True)
         if "precision_recall" in self.metrics:
             values.update(precision_recall.precision_recall(real_feats, fake, self.pr_k))
+        if "nearest_neighbours" in self.metrics:
+            from ganzoo.metrics.nearest_neighbours import nearest_neighbours
+
+            values.update(nearest_neighbours(fake, self.train_features(), real_feats,
+                                             self.nn_quantile, seed))
         if "ms_ssim" in self.metrics:
             from ganzoo.metrics.ms_ssim import ms_ssim_diversity
 
@@ -243,6 +274,11 @@ class Evaluator:
                           "drawn at random (both sets shuffled, seed 0)")
         if "precision_recall" in self.metrics:
             out["precision_recall"] = f"k={self.pr_k} nearest neighbours in Inception pool_3 space"
+        if "nearest_neighbours" in self.metrics:
+            from ganzoo.metrics.nearest_neighbours import protocol as nn_protocol
+
+            out["n_train"] = len(self.train_features())
+            out["nearest_neighbours"] = nn_protocol(self.nn_quantile, out["n_train"])
         if "ms_ssim" in self.metrics:
             out["ms_ssim"] = (f"mean MS-SSIM over all pairs in {self.ms_ssim_batches} batches of "
                               f"{self.ms_ssim_batch_size} generated images")
@@ -323,13 +359,15 @@ def reference_features(dataset="cifar10", split="test", network=None, batch_size
 
 def evaluate_zoo_model(name, metrics=("fid", "kid"), num_samples=None, sample_sets=3, seed=0,
                        real=None, batch_size=50, progress=True, generator=None, entry=None,
-                       network=None, min_samples=None, jacobian_z=64):
+                       network=None, min_samples=None, jacobian_z=64, nn_train=None):
     """The paper's protocol for a zoo model: `sample_sets` sets of generated images against the
     real reference; the mean and std of every metric over the sets, and each set's values.
 
     generator: the model to sample (anything with `.sample(n, seed=..., batch_size=...)`), e.g.
     ganzoo.load(name). entry: its manifest entry (a dict with "dataset" and optionally "paper"),
     e.g. ganzoo.zoo.manifest.get_entry(name). Both are required: the caller resolves the zoo.
+    nn_train: the training set of "nearest_neighbours" (default: the data set's cached train
+    split features, computed once: 50,000 CIFAR10 images through Inception).
     """
     if generator is None or entry is None:
         raise ValueError(
@@ -341,7 +379,11 @@ def evaluate_zoo_model(name, metrics=("fid", "kid"), num_samples=None, sample_se
     protocol = PROTOCOLS.get(dataset, {})
     num_generated = int(num_samples or protocol.get("num_generated", 10000))
     evaluator = Evaluator(metrics, network=network, batch_size=batch_size, seed=seed,
-                          progress=progress, min_samples=min_samples, jacobian_z=jacobian_z)
+                          progress=progress, min_samples=min_samples, jacobian_z=jacobian_z,
+                          nn_train=nn_train)
+    if "nearest_neighbours" in evaluator.metrics and nn_train is None:
+        evaluator.nn_train = reference_features(dataset, "train", evaluator.network, batch_size,
+                                                progress)
     # Only FID/KID/PR/SWD compare with real images; the jacobian metric alone needs none.
     protocol_reference = real is None and (evaluator.needs_features or "swd" in evaluator.metrics)
     if protocol_reference:
