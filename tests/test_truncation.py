@@ -88,3 +88,18 @@ def test_cli_refuses_a_bad_truncation_in_one_line(bad, offline, tmp_path, capsys
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "truncation" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_gan_generate_forwards_truncation(generator):
+    import inspect
+
+    import ganzoo
+    from ganzoo.architectures import build_discriminator
+
+    if "truncation" not in inspect.signature(ganzoo.GAN.generate).parameters:
+        pytest.skip("GAN.generate does not take truncation yet (ganzoo/gan.py, issue 14)")
+    gan = ganzoo.GAN(generator, build_discriminator("sndcgan", 32))
+    np.testing.assert_allclose(gan.generate(3, seed=2, truncation=0.5),
+                               generator.sample(3, seed=2, truncation=0.5), atol=1e-6)
+    with pytest.raises(ValueError, match="truncation"):
+        gan.generate(3, seed=2, truncation=0.0)
