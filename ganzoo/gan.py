@@ -8,6 +8,7 @@ generator update right after the first of them (abstract_gan.run_single_train_st
 after D step k when (k - 1) % disc_iters == 0), reusing that update's z as the paper does.
 """
 import inspect
+import warnings
 
 import keras
 import numpy as np
@@ -16,11 +17,26 @@ from keras import ops
 from ganzoo import backend
 from ganzoo import random as noise_random
 from ganzoo.architectures import ARCHITECTURES, build_discriminator, build_generator, check_sample_args
-from ganzoo.losses import get_loss
+from ganzoo.losses import get_loss, with_label_smoothing
 from ganzoo.optimizers import GANOptimizer, paper_adam
 from ganzoo.penalties import get_penalty, penalty_name
 from ganzoo.recipe import Recipe, penalty_weight_for
 from ganzoo.utils.images import check_training_dtype
+
+# The penalties that bound D's gradient (a Lipschitz constraint for WGAN); l2 only shrinks weights.
+GRADIENT_PENALTIES = ("wgan_gp", "dragan", "r1")
+UPDATES = ("alternating", "simultaneous")
+
+
+class UnconstrainedWGANWarning(UserWarning):
+    """loss wgan trained without any Lipschitz constraint on the discriminator."""
+
+
+def _has_spectral_norm(discriminator):
+    from ganzoo.layers import SpectralNormalization
+
+    return any(isinstance(layer, SpectralNormalization)
+               for layer in discriminator._flatten_layers(include_self=False))
 
 
 # keras.Model.fit's arguments after self, to find steps_per_epoch when given by position.
@@ -189,6 +205,10 @@ class GAN(keras.Model):
         penalty_weight=None,
         disc_iters=1,
         resample_generator_z=False,
+        real_label_smoothing=0.0,
+        fake_label_smoothing=0.0,
+        d_weight_clip=None,
+        updates="alternating",
         **kwargs,
     ):
         """Configure training.
@@ -202,6 +222,14 @@ class GAN(keras.Model):
             disc_iters: discriminator updates per generator update.
             resample_generator_z: draw a fresh z for the generator update. False (the paper's
                 compare_gan): G reuses the z of the discriminator update it follows.
+            real_label_smoothing, fake_label_smoothing: D's targets become 1 - real_label_smoothing
+                and fake_label_smoothing (ns and minimax only; 0: off, the paper's step).
+            d_weight_clip: clip every discriminator weight to [-c, c] after each D update
+                (plain WGAN, Arjovsky et al.); None: off. loss wgan with no spectral norm, no
+                gradient penalty and no clipping warns (UnconstrainedWGANWarning).
+            updates: "alternating" (the paper's: G's gradient at D's weights after D update 0)
+                or "simultaneous" (G's gradient at D's weights before it, the same weights D's
+                gradient was taken at).
             **kwargs: passed to keras.Model.compile (steps_per_execution, jit_compile, ...).
         """
         for unsupported in ("optimizer", "metrics", "loss_weights", "weighted_metrics"):
@@ -211,7 +239,9 @@ class GAN(keras.Model):
                     "d_optimizer, a loss name and a penalty name instead."
                 )
             kwargs.pop(unsupported, None)
-        self.gan_loss = get_loss(loss)
+        self.real_label_smoothing = float(real_label_smoothing)
+        self.fake_label_smoothing = float(fake_label_smoothing)
+        self.gan_loss = with_label_smoothing(loss, self.real_label_smoothing, self.fake_label_smoothing)
         self.penalty_name = penalty_name(penalty)
         self.penalty_fn = get_penalty(penalty)
         self.penalty_weight = penalty_weight_for(self.penalty_name, penalty_weight)
@@ -219,6 +249,21 @@ class GAN(keras.Model):
             raise ValueError(f"disc_iters must be a positive integer; got {disc_iters}.")
         self.disc_iters = int(disc_iters)
         self.resample_generator_z = bool(resample_generator_z)
+        if updates not in UPDATES:
+            raise ValueError(f"updates must be one of {', '.join(UPDATES)}; got {updates!r}.")
+        self.updates = updates
+        if d_weight_clip is not None and not float(d_weight_clip) > 0:
+            raise ValueError(f"d_weight_clip must be above 0 or None; got {d_weight_clip}.")
+        self.d_weight_clip = None if d_weight_clip is None else float(d_weight_clip)
+        if (self.gan_loss.name == "wgan" and self.d_weight_clip is None
+                and self.penalty_name not in GRADIENT_PENALTIES
+                and not _has_spectral_norm(self.discriminator)):
+            warnings.warn(
+                "loss wgan is trained with no Lipschitz constraint on the discriminator (no "
+                "spectral normalization, no gradient penalty, no weight clipping): the critic's "
+                "outputs can grow without bound and training diverges. Add one: normalization "
+                "spectral, penalty wgan_gp with penalty_weight 10 (WGAN-GP), or d_weight_clip 0.01 "
+                "(plain WGAN).", UnconstrainedWGANWarning, stacklevel=2)
         g_optimizer = paper_adam() if g_optimizer is None else g_optimizer
         d_optimizer = paper_adam() if d_optimizer is None else d_optimizer
         optimizer = GANOptimizer(g_optimizer, d_optimizer)
@@ -234,6 +279,10 @@ class GAN(keras.Model):
             "penalty_weight": self.penalty_weight,
             "disc_iters": self.disc_iters,
             "resample_generator_z": self.resample_generator_z,
+            "real_label_smoothing": self.real_label_smoothing,
+            "fake_label_smoothing": self.fake_label_smoothing,
+            "d_weight_clip": self.d_weight_clip,
+            "updates": self.updates,
             "steps_per_execution": kwargs.get("steps_per_execution", 1),
         }
 
@@ -410,6 +459,7 @@ class GAN(keras.Model):
         for i in range(self.disc_iters):
             real = images[i * per_step : (i + 1) * per_step]
             z = draw_z(i)
+            d_before = (values["d_params"], values["d_buffers"])
             (d_loss, aux), grads = d_grad(
                 values["d_params"], values["d_buffers"], values["g_params"], values["g_buffers"],
                 real, z, values["noise"],
@@ -419,13 +469,23 @@ class GAN(keras.Model):
                 self.discriminator_optimizer, grads, self.discriminator.trainable_variables,
                 values["d_params"], values["d_opt"],
             )
+            if self.d_weight_clip is not None:
+                c = self.d_weight_clip
+                values["d_params"] = backend.assign_values(
+                    self.discriminator.trainable_variables, [ops.clip(p, -c, c) for p in values["d_params"]]
+                )
             d_losses.append(d_loss)
             penalties.append(penalty)
             if i == 0:
                 g_z = draw_z(self.disc_iters) if self.resample_generator_z else z
-                (g_loss, (values["g_buffers"], values["d_buffers"])), grads = g_grad(
-                    values["g_params"], values["g_buffers"], values["d_params"], values["d_buffers"], g_z
-                )
+                if self.updates == "alternating":
+                    (g_loss, (values["g_buffers"], values["d_buffers"])), grads = g_grad(
+                        values["g_params"], values["g_buffers"], values["d_params"], values["d_buffers"], g_z
+                    )
+                else:  # simultaneous: D's weights (and u) as they were before its update
+                    (g_loss, (values["g_buffers"], _)), grads = g_grad(
+                        values["g_params"], values["g_buffers"], d_before[0], d_before[1], g_z
+                    )
                 values["g_params"], values["g_opt"] = backend.apply_gradients(
                     self.generator_optimizer, grads, self.generator.trainable_variables,
                     values["g_params"], values["g_opt"],
@@ -487,8 +547,9 @@ def build_gan(recipe=None, *, seed=None, **settings):
 
     `recipe` is a ganzoo.recipe.Recipe, a dict of its fields (a manifest `training` object, a
     checkpoint's "hyper"), or an architecture name; keyword arguments that are Recipe fields
-    (architecture, resolution, normalization, z_dim, loss, penalty, penalty_weight, disc_iters,
-    g_lr, d_lr, beta1, beta2, batch_size, steps, ema_decay, ema_start_step) override it, and the
+    (architecture, resolution, normalization, z_dim, loss, penalty, penalty_weight,
+    real_label_smoothing, fake_label_smoothing, disc_iters, g_lr, d_lr, beta1, beta2,
+    updates, d_weight_clip, batch_size, steps, ema_decay, ema_start_step) override it, and the
     rest go to GAN.compile (resample_generator_z, steps_per_execution, jit_compile, ...).
     batch_size and steps belong to the schedule: they are checked, and the caller trains with them.
 
@@ -521,6 +582,10 @@ def build_gan(recipe=None, *, seed=None, **settings):
         loss=recipe.loss,
         penalty=recipe.penalty,
         penalty_weight=recipe.penalty_weight,
+        real_label_smoothing=recipe.real_label_smoothing,
+        fake_label_smoothing=recipe.fake_label_smoothing,
+        d_weight_clip=recipe.d_weight_clip,
+        updates=recipe.updates,
         disc_iters=recipe.disc_iters,
         **settings,
     )

@@ -79,10 +79,10 @@ def _canonical(field_name, value):
 
 
 def _field(default, help, role, *, kind, minimum=None, exclusive_minimum=None, below=None,
-           nullable=False, registry=False):
+           nullable=False, registry=False, choices=None):
     metadata = {"help": help, "role": role, "kind": kind, "minimum": minimum,
                 "exclusive_minimum": exclusive_minimum, "below": below, "nullable": nullable,
-                "registry": registry}
+                "registry": registry, "choices": choices}
     if default is dataclasses.MISSING:
         return dataclasses.field(metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -128,6 +128,12 @@ class Recipe:
     penalty_weight: typing.Optional[float] = _field(
         None, "Penalty weight lambda (gamma for r1); required with a penalty, 0 without.", OBJECTIVE,
         kind=float, minimum=0, nullable=True)
+    real_label_smoothing: float = _field(
+        0.0, "One-sided label smoothing: D's real target is 1 - this (e.g. 0.1; loss ns or minimax "
+        "only; 0 = off).", OBJECTIVE, kind=float, minimum=0, below=0.5)
+    fake_label_smoothing: float = _field(
+        0.0, "D's fake target is this instead of 0 (with real_label_smoothing: two-sided smoothing; "
+        "loss ns or minimax only; 0 = off).", OBJECTIVE, kind=float, minimum=0, below=0.5)
     disc_iters: int = _field(1, "Discriminator updates per generator update (1 or 5 in the paper).",
                              OPTIMIZER, kind=int, minimum=1)
     g_lr: float = _field(2e-4, "Generator learning rate (Adam).", OPTIMIZER, kind=float,
@@ -137,6 +143,14 @@ class Recipe:
         exclusive_minimum=0, nullable=True)
     beta1: float = _field(0.5, "Adam beta1.", OPTIMIZER, kind=float, minimum=0, below=1)
     beta2: float = _field(0.999, "Adam beta2.", OPTIMIZER, kind=float, minimum=0, below=1)
+    updates: str = _field(
+        "alternating", "alternating: G's gradient is taken at D's new weights (the paper's); "
+        "simultaneous: both gradients at the same weights.", OPTIMIZER, kind=str,
+        choices=("alternating", "simultaneous"))
+    d_weight_clip: typing.Optional[float] = _field(
+        None, "Clip every discriminator weight to [-c, c] after each D update (plain WGAN's "
+        "Lipschitz constraint, e.g. 0.01; None = off).", OPTIMIZER, kind=float, exclusive_minimum=0,
+        nullable=True)
     batch_size: int = _field(64, "Images per discriminator update.", SCHEDULE, kind=int, minimum=1)
     steps: int = _field(200000, "Total DISCRIMINATOR steps, as the paper counts them; generator "
                         "updates = steps / disc_iters.", SCHEDULE, kind=int, minimum=1)
@@ -155,6 +169,14 @@ class Recipe:
         for spec in dataclasses.fields(self):
             values[spec.name] = self._checked(spec, getattr(self, spec.name))
         values["penalty_weight"] = penalty_weight_for(values["penalty"], values["penalty_weight"])
+        if values["real_label_smoothing"] or values["fake_label_smoothing"]:
+            from ganzoo.losses import check_label_smoothing
+
+            try:
+                check_label_smoothing(values["loss"], values["real_label_smoothing"],
+                                      values["fake_label_smoothing"])
+            except ValueError as error:
+                raise RecipeError(str(error)) from None
         if values["d_lr"] is None:
             values["d_lr"] = values["g_lr"]
         for name, value in values.items():
@@ -172,6 +194,14 @@ class Recipe:
             raise RecipeError(f"{name} cannot be None; its default is {spec.default!r}.")
         if info["registry"]:
             return _canonical(name, value)
+        if info["choices"]:
+            key = str(value).lower()
+            if key not in info["choices"]:
+                close = difflib.get_close_matches(key, info["choices"], n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise RecipeError(f"Unknown {name} {value!r}; valid choices: "
+                                  f"{', '.join(info['choices'])}.{hint}")
+            return key
         kind = info["kind"]
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise RecipeError(f"{name} must be a{'n integer' if kind is int else ' number'}; got {value!r}.")
@@ -293,7 +323,7 @@ class Recipe:
     def choices(cls, name):
         """The registry names a field takes, or None for a number."""
         spec = {s.name: s for s in dataclasses.fields(cls)}[name]
-        return _registry(name) if spec.metadata["registry"] else None
+        return _registry(name) if spec.metadata["registry"] else spec.metadata["choices"]
 
     @classmethod
     def json_schema(cls, resolutions=(32, 48, 64, 128)):
@@ -306,6 +336,8 @@ class Recipe:
             info = spec.metadata
             if info["registry"]:
                 schema = {"enum": list(_registry(spec.name))}
+            elif info["choices"]:
+                schema = {"enum": list(info["choices"])}
             elif spec.name == "resolution":
                 schema = {"enum": list(resolutions)}
             else:
@@ -336,8 +368,9 @@ class Recipe:
             info = spec.metadata
             default = "" if spec.default is dataclasses.MISSING else f" (default {spec.default})"
             text = info["help"] + default
-            if info["registry"]:
-                flags.DEFINE_enum(spec.name, None, list(_registry(spec.name)), text, flag_values=flag_values)
+            if info["registry"] or info["choices"]:
+                flags.DEFINE_enum(spec.name, None, list(cls.choices(spec.name)), text,
+                                  flag_values=flag_values)
             elif info["kind"] is int:
                 flags.DEFINE_integer(spec.name, None, text, flag_values=flag_values)
             else:

@@ -7,6 +7,8 @@ keras.ops in ganzoo/gan.py. Each backend module provides:
 - input_gradient(fn, x): d sum(fn(x)) / dx, differentiable again (for gradient penalties)
 - apply_gradients(optimizer, grads, variables, values, optimizer_values) -> (values, opt_values)
 - optimizer_iterations(optimizer, optimizer_values): the optimizer's step count within the step
+- assign_values(variables, values) -> values: new values of trainable variables set outside the
+  optimizer (D's weight clipping); TensorFlow writes them to the variables, JAX returns them
 - replica_id(): which data-parallel replica traces this step (its noise stream)
 - train_step: the Keras train_step of that backend's trainer (GAN.train_step is this function):
   it turns fit()'s state into the named values of the backend-neutral step and back (JAX:
@@ -22,6 +24,7 @@ BACKEND = keras.backend.backend()
 if BACKEND == "jax":
     from ganzoo.backend.jax import (
         apply_gradients,
+        assign_values,
         input_gradient,
         optimizer_iterations,
         replica_id,
@@ -32,6 +35,7 @@ if BACKEND == "jax":
 elif BACKEND == "tensorflow":
     from ganzoo.backend.tensorflow import (
         apply_gradients,
+        assign_values,
         input_gradient,
         optimizer_iterations,
         replica_id,
@@ -51,6 +55,7 @@ __all__ = [
     "BACKEND",
     "StateLayout",
     "apply_gradients",
+    "assign_values",
     "input_gradient",
     "optimizer_iterations",
     "replica_id",

@@ -22,6 +22,12 @@ def apply_gradients(optimizer, grads, variables, values, optimizer_values):
     return optimizer.stateless_apply(optimizer_values, grads, values)
 
 
+def assign_values(variables, values):
+    """New values of trainable variables (set outside the optimizer): the state carries them."""
+    del variables
+    return list(values)
+
+
 def optimizer_iterations(optimizer, optimizer_values):
     """The optimizer's step count in this step's state (its updates so far included)."""
     position = [id(v) for v in optimizer.variables].index(id(optimizer.iterations))

@@ -46,6 +46,14 @@ def apply_gradients(optimizer, grads, variables, values, optimizer_values):
     return [read_value(v) for v in variables], optimizer_values
 
 
+def assign_values(variables, values):
+    """New values of trainable variables (set outside the optimizer): written to the variables in
+    place, as apply_gradients does, and read back."""
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+    return [read_value(v) for v in variables]
+
+
 def optimizer_iterations(optimizer, optimizer_values):
     """The optimizer's step count: its variable, updated in place by apply_gradients (the
     step's optimizer_values are None on TensorFlow)."""

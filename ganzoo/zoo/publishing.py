@@ -32,6 +32,9 @@ _UPLOAD_PATTERNS = ["*.md", "*.json", "*.h5", "*.keras", "*.png"]
 RECIPE_KEYS = Recipe.keys(*MODEL_ROLES)
 # Keys a run may change (recorded on the card as differences from the recipe).
 RUN_KEYS = Recipe.keys(SCHEDULE, AVERAGING)
+# A field a run's metadata lacks (written before the field existed) had its default, as
+# Recipe.from_dict reads it.
+_FIELD_DEFAULTS = {spec.name: spec.default for spec in dataclasses.fields(Recipe)}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
@@ -415,8 +418,8 @@ def check_run_matches_entry(run, entry, dataset_name=None):
     """Refuse a run that is not the entry's recipe on the entry's data; returns the differences
     from the recipe in the keys a run may change (RUN_KEYS)."""
     recipe = entry["training"]
-    wrong = [f"{k} {run.hyper.get(k)!r} (the recipe: {recipe[k]!r})" for k in RECIPE_KEYS
-             if run.hyper.get(k) != recipe[k]]
+    hyper = {k: run.hyper.get(k, _FIELD_DEFAULTS[k]) for k in RECIPE_KEYS}
+    wrong = [f"{k} {hyper[k]!r} (the recipe: {recipe[k]!r})" for k in RECIPE_KEYS if hyper[k] != recipe[k]]
     if wrong:
         raise PublishError(
             f"{run.checkpoint} was trained with " + ", ".join(wrong) + f", so it is not a {entry['name']} model "
