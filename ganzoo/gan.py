@@ -186,14 +186,16 @@ class GAN(keras.Model):
     def call(self, z, training=False):
         return self.generator(z, training=training)
 
-    def generate(self, num, seed=None, batch_size=256, z=None):
+    def generate(self, num, seed=None, batch_size=256, z=None, truncation=None):
         """`num` images (numpy float32 in [0, 1]); from the EMA generator when there is one.
 
         num and batch_size: positive integers; seed: None or a non-negative integer (2.5,
-        "3", -1 or None for num are refused, never rounded).
+        "3", -1 or None for num are refused, never rounded). truncation: the truncation trick
+        (see Generator.sample); None is the paper's sampling.
         """
         num, seed, batch_size = check_sample_args(num, seed, batch_size, "generate")
-        return (self.ema_generator or self.generator).sample(num, seed=seed, batch_size=batch_size, z=z)
+        return (self.ema_generator or self.generator).sample(num, seed=seed, batch_size=batch_size, z=z,
+                                                             truncation=truncation)
 
     # ------------------------------------------------------------------------------- compile
     def compile(

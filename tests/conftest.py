@@ -1,5 +1,17 @@
-"""Shared test setup: quiet TensorFlow logs; small helpers used across test files."""
+"""Shared test setup: quiet TensorFlow logs; small helpers used across test files.
+
+tests/unit/ holds unit tests (one module, small made-up data, in process), tests/integration/
+integration tests (real processes, real CIFAR10 data, the loopback Hub, published models,
+cross-backend runs). Shared helpers (hub_server.py, cross_backend_steps.py, reference/) stay here;
+the three folders are put on sys.path so a test can import them and another test's fixtures.
+"""
 import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+for _folder in (_HERE, os.path.join(_HERE, "unit"), os.path.join(_HERE, "integration")):
+    if _folder not in sys.path:
+        sys.path.insert(0, _folder)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Tests compile many small train steps: on JAX, XLA's optimisation passes cost more than they

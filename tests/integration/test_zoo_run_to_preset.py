@@ -23,9 +23,9 @@ from ganzoo.cli.main import main as cli
 from ganzoo.zoo import IntegrityError, load, preset, publishing
 from ganzoo.zoo.loading import evaluation_target
 from hub_server import HubServer
-from test_train_flags import train  # training/train.py, loaded once
+from ganzoo.cli import train  # `ganzoo train`
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 REPO = "alice/tiny-gan"
 TRAIN_ARGS = ["--architecture", "sndcgan", "--resolution", "8", "--dataset", "synthetic:16", "--batch_size", "4",
               "--steps", "4", "--ema_decay", "0.999", "--checkpoint_every", "2", "--sample_every", "4",

@@ -14,7 +14,7 @@ from ganzoo.architectures import build_generator, check_truncation, sample_noise
 from ganzoo.cli.main import main as cli
 from test_published_models import offline  # noqa: F401 - the repository's mirror, no network
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 PUBLISHED = "sndcgan-ns-sn-cifar10"
 
 

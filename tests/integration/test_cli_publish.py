@@ -1,7 +1,7 @@
 """`ganzoo publish` on the command line: its help, both option spellings, usage errors.
 
 Publishing itself (run folder -> preset, manifest, upload) is tested through the command line in
-tests/test_zoo_publish_load.py (a zoo entry, --dry-run) and tests/test_zoo_run_to_preset.py
+tests/integration/test_zoo_publish_load.py (a zoo entry, --dry-run) and tests/integration/test_zoo_run_to_preset.py
 (training/publish.py in a subprocess: your own model).
 """
 import pytest

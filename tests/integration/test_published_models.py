@@ -19,7 +19,7 @@ from PIL import Image
 import ganzoo
 from ganzoo.zoo import load, manifest, preset, publishing
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 NAME = "sndcgan-ns-sn-cifar10"
 MIRROR = ROOT / "hub_mirror" / "ganzoo" / NAME
 

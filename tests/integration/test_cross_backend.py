@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/
 sys.path.insert(0, HERE)
 import cross_backend_steps  # noqa: E402
 

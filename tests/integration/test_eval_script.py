@@ -14,7 +14,7 @@ from PIL import Image
 
 from ganzoo.cli import main as cli
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 class PooledPixels:

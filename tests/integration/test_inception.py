@@ -13,7 +13,7 @@ import pytest
 
 from ganzoo.metrics import inception, inception_weights
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 CIFAR10 = pathlib.Path(os.environ.get("GANZOO_CIFAR10_DIR", REPO.parent / "shared/data/cifar10-jpeg"))
 HAVE_TF = importlib.util.find_spec("tensorflow") is not None
 HAVE_TORCH = importlib.util.find_spec("torch") is not None

@@ -4,7 +4,7 @@ fresh optimizers. The zoo download itself is tested in test_zoo_publish_load.py;
 ganzoo.load is replaced by a stand-in "published" model with known weights."""
 import numpy as np
 import pytest
-from test_train_flags import train  # training/train.py, loaded once
+from ganzoo.cli import train  # `ganzoo train`
 
 NAME = "sndcgan-ns-sn-cifar10"
 

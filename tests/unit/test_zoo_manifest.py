@@ -9,11 +9,11 @@ import pytest
 from ganzoo.cli.main import main as cli
 from ganzoo.zoo import NotPublishedError, list_models, load, manifest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 # Every configuration of the paper's best-model tables, with the values of compare_gan v2.0's
 # generate_tasks_lib.py (BestModelSNDCGan, BestModelResnet19, BestModelResnetCifar; each value and
-# its line are pinned in tests/test_manifest_recipes.py). The code states all of them: None would
+# its line are pinned in tests/unit/test_manifest_recipes.py). The code states all of them: None would
 # mean "not stated", and the entry would have to list the key as unverified.
 # name -> (architecture, loss, normalization, penalty, penalty weight, lr, beta1, beta2, n_disc, paper FID)
 PAPER_BEST = {
@@ -175,7 +175,7 @@ def test_partial_status_in_the_schema_and_checks():
 
 
 def test_dataset_sources_agree_with_the_training_script():
-    from test_train_flags import train
+    from ganzoo.cli import train
 
     for key, value in train.MANIFEST_DATASETS.items():
         assert value in manifest.DATASET_SOURCES[key], key

@@ -20,7 +20,7 @@ import pytest
 
 from ganzoo.checkpoint import read_metadata
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN = os.path.join(ROOT, "training", "train.py")
 STEPS = 16  # discriminator steps; disc_iters 2 -> 8 fit steps
 ARGS = [

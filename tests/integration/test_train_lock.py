@@ -13,7 +13,7 @@ import pytest
 from ganzoo.checkpoint import CheckpointManager, checkpoint_name, read_metadata
 from ganzoo.runlock import LOCK_NAME, RunLock, RunLockedError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN = os.path.join(ROOT, "training", "train.py")
 
 

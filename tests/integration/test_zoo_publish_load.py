@@ -8,7 +8,7 @@ slow for a unit test. It is published with ganzoo.zoo.publishing.publish (what `
 runs) as a "partial" entry (two of the recipe's 200,000 steps), from evaluation records of both
 generators, with HfApi's two network calls patched to commit into the loopback Hub
 (tests/hub_server.py); `ganzoo publish --dry-run` itself writes the same folder. The run-folder
-route of a model of your own, trained by training/train.py itself, is tests/test_zoo_run_to_preset.py.
+route of a model of your own, trained by training/train.py itself, is tests/integration/test_zoo_run_to_preset.py.
 """
 import hashlib
 import json
@@ -25,7 +25,7 @@ from ganzoo.zoo import IntegrityError, UnverifiedFilesWarning, hub, load, manife
 from ganzoo.zoo.loading import list_models, published_files
 from hub_server import HubServer
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 NAME = "sndcgan-ns-sn-cifar10"
 REPO = f"ganzoo/{NAME}"
 

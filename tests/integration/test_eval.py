@@ -10,7 +10,7 @@ from ganzoo.cli import main as cli
 from ganzoo.data import image_files
 from ganzoo.metrics import evaluator, fid, inception_weights, kid, precision_recall
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 class TinyNetwork:
