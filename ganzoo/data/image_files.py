@@ -10,6 +10,7 @@ both see the same files and the same pixels.
 Problems (a missing path, a truncated tar, a corrupt image, an image too large to decode in the
 memory allowed) raise `DataError`, naming the file and the fix.
 """
+import contextlib
 import io
 import lzma
 import os
@@ -54,17 +55,23 @@ def _open(data):
     return Image.open(io.BytesIO(bytes(data)))
 
 
-def image_size(data, name="image"):
-    """(width, height) from the image's header, without decoding its pixels."""
+@contextlib.contextmanager
+def _reading(name):
+    """Any failure to read image `name` as one DataError naming the file and the cause."""
     try:
-        with _open(data) as image:
-            return tuple(int(v) for v in image.size)
+        yield
     except DataError:
         raise
     except FileNotFoundError:
         raise DataError(f"{name} does not exist (it was listed a moment ago: moved or deleted?)")
     except Exception as error:  # Pillow raises many types for a bad file
         raise _corrupt(name, error) from None
+
+
+def image_size(data, name="image"):
+    """(width, height) from the image's header, without decoding its pixels."""
+    with _reading(name), _open(data) as image:
+        return tuple(int(v) for v in image.size)
 
 
 def decoded_nbytes(size):
@@ -81,25 +88,18 @@ def decode_image(data, name="image", max_bytes=None):
     """
     if isinstance(data, np.ndarray):
         return data
-    try:
-        with _open(data) as image:
-            width, height = image.size
-            if max_bytes is not None and decoded_nbytes((width, height)) > max_bytes:
-                raise DataError(
-                    f"{name} is {width}x{height}: {decoded_nbytes((width, height)):,} bytes "
-                    f"decoded, more than the {int(max_bytes):,} bytes allowed. Downscale the "
-                    "images first (or raise the memory limit)."
-                )
-            image.load()
-            if image.mode != "RGB":
-                image = image.convert("RGB")
-            array = np.asarray(image, dtype=np.uint8)
-    except DataError:
-        raise
-    except FileNotFoundError:
-        raise DataError(f"{name} does not exist (it was listed a moment ago: moved or deleted?)")
-    except Exception as error:  # Pillow raises many types for a bad file
-        raise _corrupt(name, error) from None
+    with _reading(name), _open(data) as image:
+        width, height = image.size
+        if max_bytes is not None and decoded_nbytes((width, height)) > max_bytes:
+            raise DataError(
+                f"{name} is {width}x{height}: {decoded_nbytes((width, height)):,} bytes "
+                f"decoded, more than the {int(max_bytes):,} bytes allowed. Downscale the "
+                "images first (or raise the memory limit)."
+            )
+        image.load()
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        array = np.asarray(image, dtype=np.uint8)
     if array.shape != (height, width, 3):
         raise DataError(f"{name} decoded to shape {array.shape}, not its header's {width}x{height}")
     return array
