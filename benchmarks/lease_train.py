@@ -21,11 +21,12 @@ last call, so the curve is computed there for the whole run at once.
 the 10,000 CIFAR10 test images, Inception pool_3 in float32 "highest" precision).
 """
 import json
-import os
 import pathlib
 import time
 
 import numpy as np
+
+from ganzoo.utils.files import atomic_output, sha256_file, write_text
 
 DATA_ORDER = "numpy PCG64 permutation per (seed, data epoch); batches of disc_iters*batch_size"
 
@@ -220,9 +221,8 @@ def _load_images(dataset, data_dir, split, resolution, cache_dir=None):
                          "in-memory data only")
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        temp = cache.with_name(cache.name + f".tmp-{os.getpid()}.npy")
-        np.save(temp, source.images)
-        os.replace(temp, cache)
+        with atomic_output(cache) as temp, open(temp, "wb") as handle:
+            np.save(handle, source.images)
     return source
 
 
@@ -292,9 +292,7 @@ def train(run_dir, config="sndcgan-ns-sn-cifar10", data_dir=None, dataset="cifar
                 "trainer": "benchmarks/lease_train.py", "data_order": DATA_ORDER}
     config_json = {"training": hyper, **{k: v for k, v in metadata.items() if k != "hyper"}}
 
-    temp = run_dir / f"config.json.tmp-{os.getpid()}"
-    temp.write_text(json.dumps(config_json, indent=2, sort_keys=True) + "\n")
-    os.replace(temp, run_dir / "config.json")
+    write_text(run_dir / "config.json", json.dumps(config_json, indent=2, sort_keys=True) + "\n")
 
     total = int(hyper["steps"])
     remaining = max(0, (total - initial) // disc_iters)
@@ -353,7 +351,7 @@ def train(run_dir, config="sndcgan-ns-sn-cifar10", data_dir=None, dataset="cifar
         "steady_d_steps_per_sec": round(rate, 2) if rate else None,
         "steady_ms_per_d_step": round(1000.0 / rate, 3) if rate else None,
         "scalars": _read_jsonl(run_dir / "scalars.jsonl"),
-        "weights": {pathlib.Path(p).name: _sha256(p) for p in written},
+        "weights": {pathlib.Path(p).name: sha256_file(p) for p in written},
         "data_order": DATA_ORDER, "hyper": hyper,
     }
     log(f"trained to D step {d_step} of {total}: {summary['d_steps_this_call']} steps in "
@@ -367,12 +365,6 @@ def _read_jsonl(path):
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _sha256(path):
-    from lease import sha256_of
-
-    return sha256_of(path)
 
 
 def fid_curve(run_dir, reference, num_samples=5000, seed=0, network=None, batch_size=50,
@@ -500,7 +492,7 @@ def evaluate(run_dir, config="sndcgan-ns-sn-cifar10", test_tar=None, num_samples
     record["generator"] = ("raw" if weights_name == "generator_raw.weights.h5" or hyper.get("ema_decay") is None
                            else "ema")
     record["lease"] = {
-        "generator_weights": weights.name, "generator_sha256": _sha256(weights),
+        "generator_weights": weights.name, "generator_sha256": sha256_file(weights),
         "checkpoint": checkpoint_meta, "paper_protocol": protocol,
         "seconds": round(time.time() - started, 1),
         "matmul_precision": "float32 'highest' (ganzoo.metrics.inception.full_float32)",
