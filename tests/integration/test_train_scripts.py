@@ -12,13 +12,17 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _script(name, *args, timeout=600):
+def _run(command, timeout=600):
+    """A command line as a user runs it, on this test session's Keras backend."""
     import keras
 
     env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), TF_CPP_MIN_LOG_LEVEL="2",
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, os.path.join(ROOT, "training", name), *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+
+
+def _script(name, *args, timeout=600):
+    return _run([sys.executable, os.path.join(ROOT, "training", name), *args], timeout)
 
 
 @pytest.mark.parametrize("name, flag", [("train.py", "--model_dir"), ("eval.py", "--model"),
@@ -31,12 +35,7 @@ def test_help(name, flag):
 
 
 def _ganzoo(*args, timeout=600):
-    import keras
-
-    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "ganzoo.cli.main", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, env=env)
+    return _run([sys.executable, "-m", "ganzoo.cli.main", *args], timeout)
 
 
 def test_ganzoo_train_is_the_package_command(tmp_path):
