@@ -34,3 +34,22 @@ def keras_backend():
     import keras
 
     return keras.backend.backend()
+
+
+@pytest.fixture(scope="module")
+def generator_weights_and_images(tmp_path_factory):
+    """An untrained SNDCGAN generator's weights (as a run folder holds them) and a folder of 12
+    random 32x32 PNG images: the inputs of `ganzoo eval --generator-weights` tests."""
+    from PIL import Image
+
+    from ganzoo.architectures import build_generator
+
+    tmp = tmp_path_factory.mktemp("eval")
+    weights = tmp / "mine.generator.weights.h5"
+    build_generator("sndcgan", resolution=32).save_weights(str(weights))
+    real = tmp / "real"
+    real.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(real / f"{i:02d}.png")
+    return weights, real

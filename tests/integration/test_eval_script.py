@@ -10,7 +10,6 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from ganzoo.cli import main as cli
 
@@ -37,22 +36,6 @@ def pooled_network(monkeypatch):
     monkeypatch.setattr(inception, "default_network", PooledPixels)
 
 
-@pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    """An untrained SNDCGAN generator's weights (as a run folder holds them) and 12 real images."""
-    from ganzoo.architectures import build_generator
-
-    tmp = tmp_path_factory.mktemp("eval")
-    weights = tmp / "mine.generator.weights.h5"
-    build_generator("sndcgan", resolution=32).save_weights(str(weights))
-    real = tmp / "real"
-    real.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(real / f"{i:02d}.png")
-    return weights, real
-
-
 def eval_script():
     spec = importlib.util.spec_from_file_location("ganzoo_eval_script", REPO / "training" / "eval.py")
     module = importlib.util.module_from_spec(spec)
@@ -60,8 +43,8 @@ def eval_script():
     return module
 
 
-def test_the_script_and_ganzoo_eval_write_the_same_record(pooled_network, files, tmp_path):
-    weights, real = files
+def test_the_script_and_ganzoo_eval_write_the_same_record(pooled_network, generator_weights_and_images, tmp_path):
+    weights, real = generator_weights_and_images
     out = tmp_path / "record.json"
     # training/eval.py's flags (absl spelling), forwarded to `ganzoo eval`.
     assert eval_script().main(["--generator_weights", str(weights), "--architecture", "sndcgan",
@@ -97,8 +80,8 @@ def _error_line(capsys):
     return err
 
 
-def test_ganzoo_eval_needs_one_model_and_a_described_generator(files, tmp_path, capsys):
-    weights, _ = files
+def test_ganzoo_eval_needs_one_model_and_a_described_generator(generator_weights_and_images, tmp_path, capsys):
+    weights, _ = generator_weights_and_images
     assert cli.main(["eval"]) == 1
     assert "give exactly one of MODEL" in _error_line(capsys)
     assert cli.main(["eval", "sndcgan-ns-sn-cifar10", "--generator_weights", str(weights)]) == 1
@@ -122,13 +105,13 @@ def _script(*args):
                           text=True, timeout=300, cwd=REPO, env=env)
 
 
-def test_the_script_as_a_user_runs_it(files, tmp_path):
+def test_the_script_as_a_user_runs_it(generator_weights_and_images, tmp_path):
     result = _script("--help")
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert "--model NAME" in result.stdout and "usage: ganzoo eval" in result.stdout
     assert "--generator-weights PATH" in result.stdout
     # A real command line, up to the generator's weights: an SNDCGAN's are not a ResNet-CIFAR's.
-    weights, _ = files
+    weights, _ = generator_weights_and_images
     result = _script("--generator_weights", str(weights), "--architecture", "resnet_cifar",
                      "--num_samples", "10", "--out", str(tmp_path / "r.json"), "--noprogress")
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]

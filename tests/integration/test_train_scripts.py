@@ -92,20 +92,10 @@ def _inception_available():
 
 
 @pytest.mark.slow
-def test_eval_script_evaluates_generator_weights_from_the_command_line(tmp_path):
+def test_eval_script_evaluates_generator_weights_from_the_command_line(generator_weights_and_images, tmp_path):
     if not _inception_available():
         pytest.skip("the Inception weights are not fetched (`ganzoo fetch-inception`)")
-    from PIL import Image
-
-    from ganzoo.architectures import build_generator
-
-    weights = tmp_path / "mine.generator.weights.h5"
-    build_generator("sndcgan", resolution=32).save_weights(str(weights))
-    real = tmp_path / "real"
-    real.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(real / f"{i}.png")
+    weights, real = generator_weights_and_images
     out = tmp_path / "record.json"
     result = _script("eval.py", "--generator_weights", str(weights), "--architecture", "sndcgan",
                      "--real", str(real), "--num_samples", "10", "--sample_sets", "1",
