@@ -144,11 +144,12 @@ def test_two_real_processes_on_one_run_folder(tmp_path):
         half = run_dir / "checkpoints" / f"ckpt-000999998.tmp-{winner.pid}.weights.h5"
         half.write_bytes(b"half-written by the running process")
         before = _snapshot(run_dir)
-        for extra in ([], ["--resume"]):
-            third = _start(run_dir, *extra)
+        # Both at once (the winner is stopped, so each has a core): the test's longest wait.
+        thirds = [_start(run_dir, *extra) for extra in ([], ["--resume"])]
+        for third in thirds:
             output = third.communicate(timeout=300)[0]
             assert third.returncode == 2 and "is in use by process" in output, output[-3000:]
-            assert _snapshot(run_dir) == before
+        assert _snapshot(run_dir) == before
         half.unlink()
     finally:
         winner.send_signal(signal.SIGCONT)
