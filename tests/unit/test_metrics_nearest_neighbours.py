@@ -10,7 +10,7 @@ from ganzoo.cli import main as cli
 from ganzoo.metrics import evaluator
 from ganzoo.metrics.nearest_neighbours import nearest_distances, nearest_neighbours
 from test_eval import TinyGenerator, TinyNetwork, real_images
-from test_eval_script import PooledPixels, files, pooled_network  # noqa: F401 - fixtures
+from test_eval_script import PooledPixels, pooled_network  # noqa: F401 - fixtures
 
 
 def test_nearest_distances_equal_a_kd_tree_in_blocks(rng):
@@ -110,8 +110,8 @@ def test_the_evaluator_equals_the_direct_call(tmp_path):
             TinyGenerator(), real_images(), num_generated=10)
 
 
-def test_ganzoo_eval_metrics_nearest_neighbours(pooled_network, files, tmp_path):  # noqa: F811
-    weights, real = files
+def test_ganzoo_eval_metrics_nearest_neighbours(pooled_network, generator_weights_and_images, tmp_path):  # noqa: F811
+    weights, real = generator_weights_and_images
     train = tmp_path / "train.npy"
     pixels = np.random.default_rng(1).integers(0, 256, (40, 32, 32, 3)).astype(np.float32)
     np.save(train, PooledPixels().features_of_batch(pixels))
