@@ -346,7 +346,7 @@ class GAN(keras.Model):
                     "disc_iters discriminator steps), e.g. gan.fit(dataset, steps_per_epoch=1000)."
                 )
         first = _first_images(x, _fit_argument("batch_size", args, kwargs))
-        if first is not None:
+        if first is not None and getattr(self.discriminator, "sample_shape", None) is None:  # images
             _check_first_images(first)
         return super().fit(x, y, *args, **kwargs)
 
@@ -404,7 +404,11 @@ class GAN(keras.Model):
         shape = tuple(images.shape)
         resolution = getattr(self.discriminator, "resolution", None)
         expected = (resolution, resolution, 3) if resolution else tuple(shape[1:])
-        if len(shape) != 4 or tuple(shape[1:]) != expected:
+        point_shape = getattr(self.discriminator, "sample_shape", None)  # non-image D (mlp2d)
+        if point_shape is not None and tuple(shape[1:]) != tuple(point_shape):
+            raise ValueError(f"Training batches for this discriminator must have shape (N, "
+                             f"{', '.join(map(str, point_shape))}); got {shape}.")
+        if point_shape is None and (len(shape) != 4 or tuple(shape[1:]) != expected):
             raise ValueError(
                 f"Training batches must be images of shape (N, {expected[0]}, {expected[1]}, "
                 f"{expected[2]}) in [0, 1]; got {shape}. Resize the data or build the model "

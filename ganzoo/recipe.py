@@ -237,6 +237,12 @@ class Recipe:
         resolution = int(resolution if resolution is not None else self.resolution)
         generator_cls = ARCHITECTURES[self.architecture][0]
         fixed = getattr(generator_cls, "RESOLUTION", None)
+        if self.architecture == "mlp2d" and resolution != 1:
+            raise RecipeError(f"resolution {resolution}: architecture mlp2d makes 2-D points, not "
+                              "images; its resolution is 1 (or leave resolution unset).")
+        if self.architecture == "mlp2d" and self.normalization not in ("none", "spectral"):
+            raise RecipeError(f"normalization {self.normalization}: mlp2d's discriminator takes "
+                              "none or spectral.")
         if fixed is not None and resolution != fixed:
             raise RecipeError(f"resolution {resolution}: architecture {self.architecture} is defined for "
                               f"{fixed}x{fixed} images only. Use resolution {fixed} (resizing other data), "

@@ -10,6 +10,7 @@ from ganzoo.architectures.base import (
     check_truncation,
     sample_noise,
 )
+from ganzoo.architectures.mlp2d import MLP2DDiscriminator, MLP2DGenerator
 from ganzoo.architectures.resnet19 import ResNet19Discriminator, ResNet19Generator
 from ganzoo.architectures.resnet_cifar import ResNetCIFARDiscriminator, ResNetCIFARGenerator
 from ganzoo.architectures.sndcgan import SNDCGANDiscriminator, SNDCGANGenerator
@@ -19,6 +20,7 @@ ARCHITECTURES = {
     "sndcgan": (SNDCGANGenerator, SNDCGANDiscriminator, 32),
     "resnet19": (ResNet19Generator, ResNet19Discriminator, 128),
     "resnet_cifar": (ResNetCIFARGenerator, ResNetCIFARDiscriminator, 32),
+    "mlp2d": (MLP2DGenerator, MLP2DDiscriminator, 1),  # 2-D points: the mixtures test bed
 }
 
 
@@ -60,6 +62,8 @@ __all__ = [
     "ARCHITECTURES",
     "Discriminator",
     "Generator",
+    "MLP2DDiscriminator",
+    "MLP2DGenerator",
     "ResNet19Discriminator",
     "ResNet19Generator",
     "ResNetCIFARDiscriminator",
