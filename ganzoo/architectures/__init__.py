@@ -42,11 +42,13 @@ def build_generator(architecture, resolution=None, z_dim=DEFAULT_Z_DIM, name="ge
     return generator_cls(resolution=resolution or default_resolution, z_dim=z_dim, name=name)
 
 
-def build_discriminator(architecture, resolution=None, normalization="spectral", name="discriminator"):
-    """A built discriminator of the named family (one logit per image)."""
+def build_discriminator(architecture, resolution=None, normalization="spectral", name="discriminator",
+                        **options):
+    """A built discriminator of the named family (one logit per image). options: the minibatch
+    layers of ganzoo.architectures.base.Discriminator (minibatch_stddev, minibatch_discrimination)."""
     _, discriminator_cls, default_resolution = _lookup(architecture)
     return discriminator_cls(
-        resolution=resolution or default_resolution, normalization=normalization, name=name
+        resolution=resolution or default_resolution, normalization=normalization, name=name, **options
     )
 
 

@@ -58,7 +58,7 @@ class MLP2DDiscriminator(Discriminator):
     RESOLUTION = 1
     sample_shape = (POINT_DIM,)  # what GAN._unpack_batch expects instead of (H, W, 3)
 
-    def __init__(self, resolution=1, normalization="spectral", **kwargs):
+    def __init__(self, resolution=1, normalization="spectral", **kwargs):  # kwargs: base options
         _check(resolution)
         if normalization not in MLP2D_D_NORMALIZATIONS:
             raise ValueError(f"mlp2d's discriminator takes normalization "
@@ -67,7 +67,7 @@ class MLP2DDiscriminator(Discriminator):
         wrap = ((lambda layer: SpectralNormalization(layer, name=layer.name + "_sn"))
                 if normalization == "spectral" else (lambda layer: layer))
         self.hidden = [wrap(_dense(units, f"fc{i}")) for i, units in enumerate(HIDDEN)]
-        self.out = wrap(_dense(1, "out"))
+        self.fc = wrap(_dense(1, "out"))
         self.build()
 
     def build(self, input_shape=None):
@@ -76,8 +76,8 @@ class MLP2DDiscriminator(Discriminator):
         self.call(keras.KerasTensor((1, POINT_DIM)), training=False)
         self.built = True
 
-    def call(self, points, training=False):
+    def call(self, points, training=False, return_features=False):
         x = points
         for layer in self.hidden:
             x = ops.relu(layer(x, training=training))
-        return self.out(x, training=training)
+        return self.head(x, self.fc, training, return_features)
