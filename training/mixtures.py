@@ -18,7 +18,7 @@ import time
 from absl import app, flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("g_steps", 3000, "Generator updates per run.")
+flags.DEFINE_integer("g_steps", 2000, "Generator updates per run.")
 flags.DEFINE_integer("batch_size", 128, "Samples per discriminator update.")
 flags.DEFINE_integer("seeds", 3, "Seeds per trick (0 .. seeds - 1).")
 flags.DEFINE_integer("num_samples", 2500, "Generated samples scored per run (PacGAN's 2,500).")
@@ -45,6 +45,10 @@ TRICKS = {
     "r1": ("r1 (gamma 0.1)", dict(penalty="r1", penalty_weight=0.1)),
     "smoothing": ("one-sided smoothing 0.1", dict(real_label_smoothing=0.1)),
     "simultaneous": ("simultaneous updates", dict(updates="simultaneous")),
+    "mbstd": ("minibatch stddev (group 4)", dict(minibatch_stddev=4)),
+    "mbdisc": ("minibatch discrimination (B 50)", dict(minibatch_discrimination=50)),
+    "fm": ("feature matching", dict(g_objective="feature_matching")),
+    "ortho": ("orthogonal init + reg 1e-4", dict(weight_init="orthogonal", orthogonal_reg=1e-4)),
 }
 
 
