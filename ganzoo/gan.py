@@ -26,6 +26,7 @@ from ganzoo.utils.images import check_training_dtype
 # The penalties that bound D's gradient (a Lipschitz constraint for WGAN); l2 only shrinks weights.
 GRADIENT_PENALTIES = ("wgan_gp", "dragan", "r1")
 UPDATES = ("alternating", "simultaneous")
+G_OBJECTIVES = ("loss", "feature_matching")
 
 
 class UnconstrainedWGANWarning(UserWarning):
@@ -211,6 +212,8 @@ class GAN(keras.Model):
         fake_label_smoothing=0.0,
         d_weight_clip=None,
         updates="alternating",
+        g_objective="loss",
+        orthogonal_reg=0.0,
         **kwargs,
     ):
         """Configure training.
@@ -232,6 +235,9 @@ class GAN(keras.Model):
             updates: "alternating" (the paper's: G's gradient at D's weights after D update 0)
                 or "simultaneous" (G's gradient at D's weights before it, the same weights D's
                 gradient was taken at).
+            g_objective: "loss" (the GAN loss's generator term) or "feature_matching" (Salimans
+                et al.: ||mean f(real) - mean f(fake)||^2 of the features entering D's last layer).
+            orthogonal_reg: beta of BigGAN's orthogonal regularisation of G's kernels; 0: off.
             **kwargs: passed to keras.Model.compile (steps_per_execution, jit_compile, ...).
         """
         for unsupported in ("optimizer", "metrics", "loss_weights", "weighted_metrics"):
@@ -266,6 +272,15 @@ class GAN(keras.Model):
                 "outputs can grow without bound and training diverges. Add one: normalization "
                 "spectral, penalty wgan_gp with penalty_weight 10 (WGAN-GP), or d_weight_clip 0.01 "
                 "(plain WGAN).", UnconstrainedWGANWarning, stacklevel=2)
+        if g_objective not in G_OBJECTIVES:
+            raise ValueError(f"g_objective must be one of {', '.join(G_OBJECTIVES)}; got {g_objective!r}.")
+        if g_objective == "feature_matching" and not hasattr(self.discriminator, "head"):
+            raise ValueError("g_objective feature_matching needs D's features: use a ganzoo Discriminator "
+                             "(its call(x, return_features=True) returns (logits, features)).")
+        self.g_objective = g_objective
+        if not float(orthogonal_reg) >= 0:
+            raise ValueError(f"orthogonal_reg must be >= 0 (0: off); got {orthogonal_reg}.")
+        self.orthogonal_reg = float(orthogonal_reg)
         g_optimizer = paper_adam() if g_optimizer is None else g_optimizer
         d_optimizer = paper_adam() if d_optimizer is None else d_optimizer
         optimizer = GANOptimizer(g_optimizer, d_optimizer)
@@ -285,6 +300,8 @@ class GAN(keras.Model):
             "fake_label_smoothing": self.fake_label_smoothing,
             "d_weight_clip": self.d_weight_clip,
             "updates": self.updates,
+            "g_objective": self.g_objective,
+            "orthogonal_reg": self.orthogonal_reg,
             "steps_per_execution": kwargs.get("steps_per_execution", 1),
         }
 
@@ -346,7 +363,7 @@ class GAN(keras.Model):
                     "disc_iters discriminator steps), e.g. gan.fit(dataset, steps_per_epoch=1000)."
                 )
         first = _first_images(x, _fit_argument("batch_size", args, kwargs))
-        if first is not None:
+        if first is not None and getattr(self.discriminator, "sample_shape", None) is None:  # images
             _check_first_images(first)
         return super().fit(x, y, *args, **kwargs)
 
@@ -378,10 +395,30 @@ class GAN(keras.Model):
         new_d_buffers = layout.restart_power_iteration(after_fake, after_real)
         return total, (penalty, new_d_buffers, new_g_buffers, noise.state)
 
-    def _generator_objective(self, g_params, g_buffers, d_params, d_buffers, z):
+    def _generator_objective(self, g_params, g_buffers, d_params, d_buffers, z, real):
         fake, new_g_buffers = self.generator.stateless_call(g_params, g_buffers, z, training=True)
-        fake_logits, new_d_buffers = self.discriminator.stateless_call(d_params, d_buffers, fake, training=True)
-        return self.gan_loss.generator(fake_logits), (new_g_buffers, new_d_buffers)
+        if self.g_objective == "feature_matching":
+            loss, new_d_buffers = self._feature_matching(d_params, d_buffers, real, fake)
+        else:
+            fake_logits, new_d_buffers = self.discriminator.stateless_call(d_params, d_buffers, fake,
+                                                                           training=True)
+            loss = self.gan_loss.generator(fake_logits)
+        if self.orthogonal_reg:
+            from ganzoo.regularizers import model_orthogonal_regularization
+
+            loss = loss + self.orthogonal_reg * model_orthogonal_regularization(self.generator, g_params)
+        return loss, (new_g_buffers, new_d_buffers)
+
+    def _feature_matching(self, d_params, d_buffers, real, fake):
+        """||E f(real) - E f(fake)||^2 over the batch, f: the features entering D's last layer
+        (Salimans et al. 2016, Sec. 3.1). The real call's buffer updates are dropped (it is a
+        target, like the logits of D's own real call in the D step)."""
+        (_, real_features), _ = self.discriminator.stateless_call(
+            d_params, d_buffers, real, training=True, return_features=True)
+        (_, fake_features), new_d_buffers = self.discriminator.stateless_call(
+            d_params, d_buffers, fake, training=True, return_features=True)
+        difference = ops.mean(ops.stop_gradient(real_features), axis=0) - ops.mean(fake_features, axis=0)
+        return ops.sum(ops.square(difference)), new_d_buffers
 
     def _noise_count(self):
         """How many z batches one fit step uses: one per D update, plus G's when resampled."""
@@ -404,7 +441,11 @@ class GAN(keras.Model):
         shape = tuple(images.shape)
         resolution = getattr(self.discriminator, "resolution", None)
         expected = (resolution, resolution, 3) if resolution else tuple(shape[1:])
-        if len(shape) != 4 or tuple(shape[1:]) != expected:
+        point_shape = getattr(self.discriminator, "sample_shape", None)  # non-image D (mlp2d)
+        if point_shape is not None and tuple(shape[1:]) != tuple(point_shape):
+            raise ValueError(f"Training batches for this discriminator must have shape (N, "
+                             f"{', '.join(map(str, point_shape))}); got {shape}.")
+        if point_shape is None and (len(shape) != 4 or tuple(shape[1:]) != expected):
             raise ValueError(
                 f"Training batches must be images of shape (N, {expected[0]}, {expected[1]}, "
                 f"{expected[2]}) in [0, 1]; got {shape}. Resize the data or build the model "
@@ -482,11 +523,12 @@ class GAN(keras.Model):
                 g_z = draw_z(self.disc_iters) if self.resample_generator_z else z
                 if self.updates == "alternating":
                     (g_loss, (values["g_buffers"], values["d_buffers"])), grads = g_grad(
-                        values["g_params"], values["g_buffers"], values["d_params"], values["d_buffers"], g_z
+                        values["g_params"], values["g_buffers"], values["d_params"], values["d_buffers"], g_z,
+                        real,
                     )
                 else:  # simultaneous: D's weights (and u) as they were before its update
                     (g_loss, (values["g_buffers"], _)), grads = g_grad(
-                        values["g_params"], values["g_buffers"], d_before[0], d_before[1], g_z
+                        values["g_params"], values["g_buffers"], d_before[0], d_before[1], g_z, real
                     )
                 values["g_params"], values["g_opt"] = backend.apply_gradients(
                     self.generator_optimizer, grads, self.generator.trainable_variables,
@@ -551,7 +593,8 @@ def build_gan(recipe=None, *, seed=None, **settings):
     checkpoint's "hyper"), or an architecture name; keyword arguments that are Recipe fields
     (architecture, resolution, normalization, z_dim, loss, penalty, penalty_weight,
     real_label_smoothing, fake_label_smoothing, disc_iters, g_lr, d_lr, beta1, beta2,
-    updates, d_weight_clip, batch_size, steps, ema_decay, ema_start_step) override it, and the
+    updates, d_weight_clip, batch_size, steps, ema_decay, ema_start_step, minibatch_stddev,
+    minibatch_discrimination, weight_init, g_objective, orthogonal_reg) override it, and the
     rest go to GAN.compile (resample_generator_z, steps_per_execution, jit_compile, ...).
     batch_size and steps belong to the schedule: they are checked, and the caller trains with them.
 
@@ -575,7 +618,14 @@ def build_gan(recipe=None, *, seed=None, **settings):
         keras.utils.set_random_seed(int(seed))
     generator = build_generator(recipe.architecture, resolution=recipe.resolution, z_dim=recipe.z_dim)
     discriminator = build_discriminator(recipe.architecture, resolution=recipe.resolution,
-                                        normalization=recipe.normalization)
+                                        normalization=recipe.normalization,
+                                        minibatch_stddev=recipe.minibatch_stddev,
+                                        minibatch_discrimination=recipe.minibatch_discrimination)
+    if recipe.weight_init == "orthogonal":
+        from ganzoo.regularizers import orthogonal_initialize
+
+        orthogonal_initialize(generator)
+        orthogonal_initialize(discriminator)
     gan = GAN(generator, discriminator, ema_decay=recipe.ema_decay, ema_start_step=recipe.ema_start_step,
               seed=seed)
     gan.compile(
@@ -588,6 +638,8 @@ def build_gan(recipe=None, *, seed=None, **settings):
         fake_label_smoothing=recipe.fake_label_smoothing,
         d_weight_clip=recipe.d_weight_clip,
         updates=recipe.updates,
+        g_objective=recipe.g_objective,
+        orthogonal_reg=recipe.orthogonal_reg,
         disc_iters=recipe.disc_iters,
         **settings,
     )

@@ -16,10 +16,15 @@ from keras import ops
 from ganzoo.backend import input_gradient
 
 
+def _per_sample_axes(x):
+    """Every axis but the batch's: (1, 2, 3) for images, (1,) for 2-D points (mlp2d)."""
+    return tuple(range(1, len(x.shape)))
+
+
 def _slope_penalty(discriminator, points):
     """E[(sqrt(1e-4 + ||dD/dx||^2) - 1)^2], the slope form shared by WGAN-GP and DRAGAN."""
     gradients = input_gradient(discriminator, points)
-    slopes = ops.sqrt(1e-4 + ops.sum(ops.square(gradients), axis=(1, 2, 3)))
+    slopes = ops.sqrt(1e-4 + ops.sum(ops.square(gradients), axis=_per_sample_axes(gradients)))
     return ops.mean(ops.square(slopes - 1.0))
 
 
@@ -29,7 +34,7 @@ def no_penalty(discriminator, real, fake, kernels, uniform):
 
 def wgan_gp_penalty(discriminator, real, fake, kernels, uniform):
     """Gulrajani et al.: slope penalty on random interpolates of real and fake."""
-    alpha = uniform((real.shape[0], 1, 1, 1))
+    alpha = uniform((real.shape[0],) + (1,) * (len(real.shape) - 1))
     interpolates = real + alpha * (fake - real)
     return _slope_penalty(discriminator, interpolates)
 
@@ -45,7 +50,7 @@ def dragan_penalty(discriminator, real, fake, kernels, uniform):
 def r1_penalty(discriminator, real, fake, kernels, uniform):
     """Mescheder et al. 2018: 1/2 E[||dD/dx||^2] on real data (weight = gamma)."""
     gradients = input_gradient(discriminator, real)
-    return 0.5 * ops.mean(ops.sum(ops.square(gradients), axis=(1, 2, 3)))
+    return 0.5 * ops.mean(ops.sum(ops.square(gradients), axis=_per_sample_axes(gradients)))
 
 
 def l2_penalty(discriminator, real, fake, kernels, uniform):

@@ -123,6 +123,16 @@ class Recipe:
     normalization: str = _field("spectral", "Discriminator normalisation.", NETWORK, kind=str,
                                 registry=True)
     z_dim: int = _field(128, "Latent size.", NETWORK, kind=int, minimum=1)
+    minibatch_stddev: int = _field(
+        0, "Minibatch standard deviation (PGGAN) before D's last layer: the group size (e.g. 4; "
+        "0 = off).", NETWORK, kind=int, minimum=0)
+    minibatch_discrimination: int = _field(
+        0, "Minibatch discrimination (Salimans et al. 2016) before D's last layer: the number of "
+        "kernels B, each of 5 dimensions (e.g. 100; 0 = off).", NETWORK, kind=int, minimum=0)
+    weight_init: str = _field(
+        "default", "default: each family's initialisation (the paper's N(0, 0.02)); orthogonal: "
+        "every kernel of G and D orthogonal (Saxe et al.; BigGAN).", NETWORK, kind=str,
+        choices=("default", "orthogonal"))
     loss: str = _field("ns", "GAN loss.", OBJECTIVE, kind=str, registry=True)
     penalty: str = _field("none", "Discriminator penalty.", OBJECTIVE, kind=str, registry=True)
     penalty_weight: typing.Optional[float] = _field(
@@ -134,6 +144,13 @@ class Recipe:
     fake_label_smoothing: float = _field(
         0.0, "D's fake target is this instead of 0 (with real_label_smoothing: two-sided smoothing; "
         "loss ns or minimax only; 0 = off).", OBJECTIVE, kind=float, minimum=0, below=0.5)
+    g_objective: str = _field(
+        "loss", "loss: G minimises the GAN loss's generator term; feature_matching: G matches the "
+        "batch mean of D's last features on real and fake (Salimans et al. 2016).", OBJECTIVE,
+        kind=str, choices=("loss", "feature_matching"))
+    orthogonal_reg: float = _field(
+        0.0, "BigGAN's orthogonal regularisation of G: beta * sum ||W^T W * (1 - I)||_F^2 over G's "
+        "kernels added to G's loss (BigGAN: 1e-4; 0 = off).", OBJECTIVE, kind=float, minimum=0)
     disc_iters: int = _field(1, "Discriminator updates per generator update (1 or 5 in the paper).",
                              OPTIMIZER, kind=int, minimum=1)
     g_lr: float = _field(2e-4, "Generator learning rate (Adam).", OPTIMIZER, kind=float,
@@ -177,6 +194,9 @@ class Recipe:
                                       values["fake_label_smoothing"])
             except ValueError as error:
                 raise RecipeError(str(error)) from None
+        if values["minibatch_stddev"] == 1:
+            raise RecipeError("minibatch_stddev 1: the standard deviation of a group of one sample is "
+                              "0; use a group size of at least 2 (PGGAN: 4) or 0 for off.")
         if values["d_lr"] is None:
             values["d_lr"] = values["g_lr"]
         for name, value in values.items():
@@ -237,6 +257,12 @@ class Recipe:
         resolution = int(resolution if resolution is not None else self.resolution)
         generator_cls = ARCHITECTURES[self.architecture][0]
         fixed = getattr(generator_cls, "RESOLUTION", None)
+        if self.architecture == "mlp2d" and resolution != 1:
+            raise RecipeError(f"resolution {resolution}: architecture mlp2d makes 2-D points, not "
+                              "images; its resolution is 1 (or leave resolution unset).")
+        if self.architecture == "mlp2d" and self.normalization not in ("none", "spectral"):
+            raise RecipeError(f"normalization {self.normalization}: mlp2d's discriminator takes "
+                              "none or spectral.")
         if fixed is not None and resolution != fixed:
             raise RecipeError(f"resolution {resolution}: architecture {self.architecture} is defined for "
                               f"{fixed}x{fixed} images only. Use resolution {fixed} (resizing other data), "

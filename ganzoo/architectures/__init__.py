@@ -10,6 +10,7 @@ from ganzoo.architectures.base import (
     check_truncation,
     sample_noise,
 )
+from ganzoo.architectures.mlp2d import MLP2DDiscriminator, MLP2DGenerator
 from ganzoo.architectures.resnet19 import ResNet19Discriminator, ResNet19Generator
 from ganzoo.architectures.resnet_cifar import ResNetCIFARDiscriminator, ResNetCIFARGenerator
 from ganzoo.architectures.sndcgan import SNDCGANDiscriminator, SNDCGANGenerator
@@ -19,6 +20,7 @@ ARCHITECTURES = {
     "sndcgan": (SNDCGANGenerator, SNDCGANDiscriminator, 32),
     "resnet19": (ResNet19Generator, ResNet19Discriminator, 128),
     "resnet_cifar": (ResNetCIFARGenerator, ResNetCIFARDiscriminator, 32),
+    "mlp2d": (MLP2DGenerator, MLP2DDiscriminator, 1),  # 2-D points: the mixtures test bed
 }
 
 
@@ -40,11 +42,13 @@ def build_generator(architecture, resolution=None, z_dim=DEFAULT_Z_DIM, name="ge
     return generator_cls(resolution=resolution or default_resolution, z_dim=z_dim, name=name)
 
 
-def build_discriminator(architecture, resolution=None, normalization="spectral", name="discriminator"):
-    """A built discriminator of the named family (one logit per image)."""
+def build_discriminator(architecture, resolution=None, normalization="spectral", name="discriminator",
+                        **options):
+    """A built discriminator of the named family (one logit per image). options: the minibatch
+    layers of ganzoo.architectures.base.Discriminator (minibatch_stddev, minibatch_discrimination)."""
     _, discriminator_cls, default_resolution = _lookup(architecture)
     return discriminator_cls(
-        resolution=resolution or default_resolution, normalization=normalization, name=name
+        resolution=resolution or default_resolution, normalization=normalization, name=name, **options
     )
 
 
@@ -60,6 +64,8 @@ __all__ = [
     "ARCHITECTURES",
     "Discriminator",
     "Generator",
+    "MLP2DDiscriminator",
+    "MLP2DGenerator",
     "ResNet19Discriminator",
     "ResNet19Generator",
     "ResNetCIFARDiscriminator",

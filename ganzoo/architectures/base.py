@@ -138,10 +138,33 @@ class Generator(_WeightsFileCheck, keras.Model):
 class Discriminator(_WeightsFileCheck, keras.Model):
     """A discriminator maps images in [0, 1] (NHWC) to one logit per image, shape (N, 1)."""
 
-    def __init__(self, resolution, normalization="spectral", **kwargs):
+    def __init__(self, resolution, normalization="spectral", minibatch_stddev=0,
+                 minibatch_discrimination=0, **kwargs):
         super().__init__(**kwargs)
         self.resolution = int(resolution)
         self.normalization = normalization
+        # Stabilisation options (issue 14), off (0) by default: layers on the features entering
+        # D's last linear layer, see `head`.
+        self.minibatch_stddev = int(minibatch_stddev)
+        self.minibatch_discrimination = int(minibatch_discrimination)
+        from ganzoo.layers import MinibatchDiscrimination, MinibatchStdDev
+
+        self.minibatch_layers = []
+        if self.minibatch_stddev:
+            self.minibatch_layers.append(MinibatchStdDev(self.minibatch_stddev, name="minibatch_stddev"))
+        if self.minibatch_discrimination:
+            self.minibatch_layers.append(
+                MinibatchDiscrimination(self.minibatch_discrimination, name="minibatch_discrimination"))
+
+    def head(self, features, fc, training=False, return_features=False):
+        """D's last linear layer `fc` on flat `features` (N, F), after the minibatch layers when
+        they are on. return_features: (logits, features) -- the features feature matching
+        compares, those before the minibatch layers."""
+        x = features
+        for layer in self.minibatch_layers:
+            x = layer(x)
+        logits = fc(x, training=training)
+        return (logits, features) if return_features else logits
 
     def build(self, input_shape=None):
         if self.built:
@@ -150,8 +173,12 @@ class Discriminator(_WeightsFileCheck, keras.Model):
         self.built = True
 
     def get_config(self):
-        return {
+        config = {
             "name": self.name,
             "resolution": self.resolution,
             "normalization": self.normalization,
         }
+        for option in ("minibatch_stddev", "minibatch_discrimination"):  # only when on
+            if getattr(self, option):
+                config[option] = getattr(self, option)
+        return config

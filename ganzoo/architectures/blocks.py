@@ -123,12 +123,12 @@ class ResNetDiscriminator(Discriminator):
         self.fc = SpectralNormalization(fc, name="fc_sn") if uses_spectral_norm(normalization) else fc
         self.build()
 
-    def call(self, images, training=False):
+    def call(self, images, training=False, return_features=False):
         x = images
         for block in self.blocks:
             x = block(x, training=training)
         x = ops.mean(ops.relu(x), axis=(1, 2))
-        return self.fc(x, training=training)
+        return self.head(x, self.fc, training, return_features)
 
 
 def _check_family_resolution(class_name, resolution, expected):

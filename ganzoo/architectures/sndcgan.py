@@ -76,9 +76,9 @@ class SNDCGANDiscriminator(Discriminator):
         self.fc = wrap(keras.layers.Dense(1, kernel_initializer=init, name="fc"))
         self.build()
 
-    def call(self, images, training=False):
+    def call(self, images, training=False, return_features=False):
         x = images * 2.0 - 1.0  # the paper's D sees [-1, 1]
         for conv in self.convs:
             x = ops.leaky_relu(conv(x, training=training), negative_slope=0.1)
         x = ops.reshape(x, (ops.shape(x)[0], -1))
-        return self.fc(x, training=training)
+        return self.head(x, self.fc, training, return_features)

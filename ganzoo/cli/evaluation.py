@@ -105,6 +105,8 @@ def register(subparsers):
                    help="comma-separated: fid,kid,precision_recall,ms_ssim,swd,jacobian,nearest_neighbours")
     p.add_argument("--real", default=None,
                    help="real images (folder/tar) instead of the protocol's reference set")
+    add_option(p, "--jacobian-z", type=int, default=64,
+               help="jacobian: how many z the generator's Jacobian is taken at (default 64)")
     add_option(p, "--nn-train", default=None, metavar="PATH",
                help="nearest_neighbours: the training set (images folder/tar or features .npy; "
                     "default: the data set's train split, its features cached)")
@@ -231,6 +233,7 @@ def cmd_eval(args):
     _check_common(args)
     _positive(args.num_samples, "--num-samples")
     _positive(args.sample_sets, "--sample-sets")
+    _positive(args.jacobian_z, "--jacobian-z")
     if args.out:
         check_output_path(args.out, what="evaluation record")
     name, generator, entry = _eval_target(args)
@@ -247,6 +250,7 @@ def cmd_eval(args):
         entry=entry,
         network=_network(args.batch_size) if _needs_network(args.metrics) else None,
         nn_train=args.nn_train,
+        jacobian_z=args.jacobian_z,
     )
     if args.generator_weights:
         record["generator_weights"] = str(args.generator_weights)

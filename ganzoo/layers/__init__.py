@@ -1,4 +1,6 @@
-"""Building blocks: spectral norm, zero-insertion upsampling, the paper's normalisations."""
+"""Building blocks: spectral norm, zero-insertion upsampling, the paper's normalisations, the
+minibatch layers of D (minibatch standard deviation, minibatch discrimination)."""
+from ganzoo.layers.minibatch import MinibatchDiscrimination, MinibatchStdDev
 from ganzoo.layers.normalization import (
     DISCRIMINATOR_NORMALIZATIONS,
     batch_norm,
@@ -10,6 +12,8 @@ from ganzoo.layers.spectral_norm import SpectralNormalization
 
 __all__ = [
     "DISCRIMINATOR_NORMALIZATIONS",
+    "MinibatchDiscrimination",
+    "MinibatchStdDev",
     "SpectralNormalization",
     "Unpool",
     "batch_norm",

@@ -107,4 +107,4 @@ def test_bad_input_errors():
         build_discriminator("resnet_cifar", 64)
     with pytest.raises(ValueError, match="num must be"):
         build_generator("sndcgan", 8).sample(0)
-    assert set(ARCHITECTURES) == {"sndcgan", "resnet19", "resnet_cifar"}
+    assert set(ARCHITECTURES) == {"sndcgan", "resnet19", "resnet_cifar", "mlp2d"}

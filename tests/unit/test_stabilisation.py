@@ -203,7 +203,8 @@ def test_a_run_written_before_these_fields_still_matches_its_recipe():
 
     name = "sndcgan-ns-sn-cifar10"
     entry = dict(manifest.get_entry(name), name=name)
-    new = ("real_label_smoothing", "fake_label_smoothing", "updates", "d_weight_clip")
+    new = ("real_label_smoothing", "fake_label_smoothing", "updates", "d_weight_clip", "minibatch_stddev",
+           "minibatch_discrimination", "weight_init", "g_objective", "orthogonal_reg")
     hyper = {k: v for k, v in entry["training"].items() if k not in new}
 
     def run(hyper):
@@ -213,3 +214,165 @@ def test_a_run_written_before_these_fields_still_matches_its_recipe():
     assert publishing.check_run_matches_entry(run(hyper), entry) == {}
     with pytest.raises(publishing.PublishError, match="real_label_smoothing 0.1 \\(the recipe: 0.0\\)"):
         publishing.check_run_matches_entry(run(dict(hyper, real_label_smoothing=0.1)), entry)
+
+
+# ---------------------------------------------------------------------------------------------
+# Minibatch standard deviation, minibatch discrimination, feature matching, orthogonality
+# (each against NumPy written from the papers' definitions).
+# ---------------------------------------------------------------------------------------------
+from ganzoo.layers import MinibatchDiscrimination, MinibatchStdDev  # noqa: E402
+
+
+def _np_minibatch_stddev(x, group):
+    """PGGAN: sample i belongs to group i mod (N / group); std over the group, averaged."""
+    x = x.astype(np.float64)
+    n = len(x)
+    group = min(group, n)
+    groups = n // group
+    out = []
+    for i in range(n):
+        members = x[[j for j in range(n) if j % groups == i % groups]]
+        std = np.sqrt(members.var(axis=0) + 1e-8).mean()
+        out.append(np.concatenate([x[i], np.full(x.shape[1:-1] + (1,), std)], axis=-1))
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("shape, group", [((8, 5), 4), ((8, 5), 2), ((3, 5), 4), ((4, 2, 2, 3), 2)])
+def test_minibatch_stddev_matches_numpy(rng, shape, group):
+    x = rng.normal(size=shape).astype("float32")
+    got = ops.convert_to_numpy(MinibatchStdDev(group)(ops.convert_to_tensor(x)))
+    np.testing.assert_allclose(got, _np_minibatch_stddev(x, group), rtol=1e-5, atol=1e-6)
+
+
+def test_minibatch_stddev_refuses_bad_groups():
+    with pytest.raises(ValueError, match="cannot be split into groups of 4"):
+        MinibatchStdDev(4)(ops.zeros((6, 3)))
+    with pytest.raises(ValueError, match="group_size >= 2"):
+        MinibatchStdDev(1)
+    with pytest.raises(RecipeError, match="minibatch_stddev 1"):
+        Recipe("sndcgan", minibatch_stddev=1)
+
+
+def test_minibatch_discrimination_matches_numpy(rng):
+    x = rng.normal(size=(6, 7)).astype("float32")
+    layer = MinibatchDiscrimination(num_kernels=3, kernel_dim=4)
+    got = ops.convert_to_numpy(layer(ops.convert_to_tensor(x)))
+    t = ops.convert_to_numpy(layer.kernel).astype(np.float64)
+    assert t.shape == (7, 12) and 0.03 < t.std() < 0.07  # N(0, 0.05)
+    m = (x.astype(np.float64) @ t).reshape(6, 3, 4)
+    want = np.zeros((6, 3))
+    for i in range(6):
+        for j in range(6):
+            if i != j:
+                want[i] += np.exp(-np.abs(m[i] - m[j]).sum(-1))
+    np.testing.assert_allclose(got, np.concatenate([x, want], 1), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"flat features \(N, F\)"):
+        MinibatchDiscrimination(2)(ops.zeros((2, 3, 3, 1)))
+
+
+def test_minibatch_options_are_off_by_default_and_placed_before_the_last_layer():
+    recipe = Recipe("sndcgan")
+    assert (recipe.minibatch_stddev, recipe.minibatch_discrimination, recipe.weight_init,
+            recipe.g_objective, recipe.orthogonal_reg) == (0, 0, "default", "loss", 0.0)
+    plain = ganzoo.build_gan("sndcgan", resolution=RES, seed=0)
+    assert plain.discriminator.minibatch_layers == []
+    assert "minibatch_stddev" not in plain.discriminator.get_config()  # configs of old models unchanged
+    gan = ganzoo.build_gan("sndcgan", resolution=RES, minibatch_stddev=2, minibatch_discrimination=3, seed=0)
+    d = gan.discriminator
+    # The last linear layer sees the 1 x 1 x 512 features plus 1 stddev feature plus 3 kernels.
+    assert [type(layer).__name__ for layer in d.minibatch_layers] == ["MinibatchStdDev", "MinibatchDiscrimination"]
+    assert tuple(d.fc.layer.kernel.shape) == (512 + 1 + 3, 1)
+    clone = type(d).from_config(d.get_config())
+    assert (clone.minibatch_stddev, clone.minibatch_discrimination) == (2, 3)
+    for family, res in (("resnet_cifar", 32), ("mlp2d", 1)):
+        d = ganzoo.build_gan(family, resolution=res, minibatch_stddev=2, z_dim=4, seed=0).discriminator
+        assert d.fc.layer.kernel.shape[0] == {"resnet_cifar": 128, "mlp2d": 128}[family] + 1
+
+
+def _np_mlp(x, weights, layers):
+    """A ReLU MLP in float64 from (kernel, bias) pairs: ReLU after each of the first `layers`."""
+    x = x.astype(np.float64)
+    for kernel, bias in weights[:layers]:
+        x = np.maximum(x @ kernel + bias, 0.0)
+    return x
+
+
+def _pairs(model):
+    w = [np.asarray(v, np.float64) for v in model.get_weights()]
+    return list(zip(w[0::2], w[1::2]))
+
+
+def _objective(gan, z, real):
+    values = lambda vs: [v.value for v in vs]  # noqa: E731
+    g, d = gan.generator, gan.discriminator
+    loss, _ = gan._generator_objective(values(g.trainable_variables), values(g.non_trainable_variables),
+                                       values(d.trainable_variables), values(d.non_trainable_variables),
+                                       ops.convert_to_tensor(z), ops.convert_to_tensor(real))
+    return float(ops.convert_to_numpy(loss))
+
+
+def test_feature_matching_objective_matches_numpy(rng):
+    gan = ganzoo.build_gan("mlp2d", normalization="none", z_dim=3, g_objective="feature_matching", seed=1)
+    z = rng.uniform(-1, 1, size=(16, 3)).astype("float32")
+    real = rng.normal(size=(16, 2)).astype("float32")
+    g, d = _pairs(gan.generator), _pairs(gan.discriminator)
+    fake = _np_mlp(z, g, 2) @ g[2][0] + g[2][1]
+    want = np.sum((_np_mlp(real, d, 2).mean(0) - _np_mlp(fake, d, 2).mean(0)) ** 2)
+    np.testing.assert_allclose(_objective(gan, z, real), want, rtol=1e-4)
+    # Trains through fit, and the G loss it logs is this objective (small, >= 0).
+    history = gan.fit(real, batch_size=16, epochs=1, verbose=0)
+    assert history.history["g_loss"][0] >= 0 and gan.get_compile_config()["g_objective"] == "feature_matching"
+    with pytest.raises(RecipeError, match="valid choices: loss, feature_matching"):
+        Recipe("mlp2d", g_objective="mean_matching")
+
+
+def _np_kernel_matrix(kernel, transposed):
+    kernel = np.swapaxes(kernel, -1, -2) if transposed else kernel
+    return kernel.reshape(-1, kernel.shape[-1])
+
+
+def test_orthogonal_init_gives_orthonormal_kernels():
+    gan = ganzoo.build_gan("sndcgan", resolution=RES, z_dim=16, weight_init="orthogonal", seed=0)
+    seen = 0
+    for model in (gan.generator, gan.discriminator):
+        for layer in model._flatten_layers(include_self=False):
+            if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+                w = _np_kernel_matrix(ops.convert_to_numpy(layer.kernel).astype(np.float64),
+                                      isinstance(layer, keras.layers.Conv2DTranspose))
+                gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
+                np.testing.assert_allclose(gram, np.eye(len(gram)), atol=1e-5)
+                seen += 1
+    assert seen == 5 + 8  # G: fc, 3 deconvs, to_rgb; D: 7 convs, fc
+    # The same seed, the same weights; "default" keeps the paper's N(0, 0.02).
+    again = ganzoo.build_gan("sndcgan", resolution=RES, z_dim=16, weight_init="orthogonal", seed=0)
+    np.testing.assert_array_equal(again.generator.get_weights()[0], gan.generator.get_weights()[0])
+    paper = ganzoo.build_gan("sndcgan", resolution=RES, z_dim=16, seed=0)
+    assert abs(np.std(paper.generator.get_weights()[0]) - 0.02) < 0.002
+
+
+def test_orthogonal_regularization_added_to_g_loss_matches_numpy(rng):
+    beta = 0.5
+    plain = ganzoo.build_gan("sndcgan", resolution=RES, z_dim=16, seed=3)
+    reg = ganzoo.build_gan("sndcgan", resolution=RES, z_dim=16, seed=3, orthogonal_reg=beta)
+    z = rng.uniform(-1, 1, size=(4, 16)).astype("float32")
+    real = rng.uniform(0, 1, size=(4, RES, RES, 3)).astype("float32")
+    want = 0.0
+    for layer in reg.generator._flatten_layers(include_self=False):
+        if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+            w = _np_kernel_matrix(ops.convert_to_numpy(layer.kernel).astype(np.float64),
+                                  isinstance(layer, keras.layers.Conv2DTranspose))
+            gram = w.T @ w
+            want += np.sum((gram * (1 - np.eye(len(gram)))) ** 2)
+    got = _objective(reg, z, real) - _objective(plain, z, real)
+    np.testing.assert_allclose(got, beta * want, rtol=1e-3)
+    with pytest.raises(RecipeError, match="orthogonal_reg must be at least 0"):
+        Recipe("sndcgan", orthogonal_reg=-1.0)
+
+
+@pytest.mark.parametrize("fields", [dict(minibatch_stddev=4), dict(minibatch_discrimination=8),
+                                    dict(weight_init="orthogonal", orthogonal_reg=1e-4)])
+def test_new_options_train_through_fit(fields):
+    gan = ganzoo.build_gan("mlp2d", z_dim=4, seed=0, **fields)
+    points = np.random.default_rng(0).normal(size=(16, 2)).astype("float32")
+    history = gan.fit(points, batch_size=8, epochs=1, verbose=0)
+    assert gan.d_steps == 2 and np.isfinite(history.history["d_loss"]).all()
