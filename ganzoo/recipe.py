@@ -123,6 +123,12 @@ class Recipe:
     normalization: str = _field("spectral", "Discriminator normalisation.", NETWORK, kind=str,
                                 registry=True)
     z_dim: int = _field(128, "Latent size.", NETWORK, kind=int, minimum=1)
+    num_classes: int = _field(
+        0, "Classes of a class-conditional model (conditional batch norm in G, projection D; "
+        "training reads the data's labels); 0 = unconditional.", NETWORK, kind=int, minimum=0)
+    class_embedding: int = _field(
+        0, "Conditional models: size of BigGAN's shared class embedding feeding G's conditional "
+        "batch norms; 0 = per-class gain and bias tables.", NETWORK, kind=int, minimum=0)
     loss: str = _field("ns", "GAN loss.", OBJECTIVE, kind=str, registry=True)
     penalty: str = _field("none", "Discriminator penalty.", OBJECTIVE, kind=str, registry=True)
     penalty_weight: typing.Optional[float] = _field(
@@ -177,6 +183,11 @@ class Recipe:
                                       values["fake_label_smoothing"])
             except ValueError as error:
                 raise RecipeError(str(error)) from None
+        if values["num_classes"] == 1 or (values["class_embedding"] and not values["num_classes"]):
+            raise RecipeError(
+                f"num_classes {values['num_classes']}, class_embedding {values['class_embedding']}: a "
+                "conditional model needs num_classes >= 2 (0 = unconditional), and class_embedding "
+                "needs a conditional model.")
         if values["d_lr"] is None:
             values["d_lr"] = values["g_lr"]
         for name, value in values.items():

@@ -6,8 +6,10 @@ from ganzoo.architectures.base import (
     DEFAULT_Z_DIM,
     Discriminator,
     Generator,
+    check_labels,
     check_sample_args,
     check_truncation,
+    sample_labels,
     sample_noise,
 )
 from ganzoo.architectures.resnet19 import ResNet19Discriminator, ResNet19Generator
@@ -34,17 +36,23 @@ def _lookup(architecture):
     return ARCHITECTURES[key]
 
 
-def build_generator(architecture, resolution=None, z_dim=DEFAULT_Z_DIM, name="generator"):
-    """A built generator of the named family (images in [0, 1])."""
+def build_generator(architecture, resolution=None, z_dim=DEFAULT_Z_DIM, name="generator", num_classes=0,
+                    class_embedding=0):
+    """A built generator of the named family (images in [0, 1]); num_classes > 0: conditional
+    batch norm (class_embedding > 0: BigGAN's shared class embedding of that size)."""
     generator_cls, _, default_resolution = _lookup(architecture)
-    return generator_cls(resolution=resolution or default_resolution, z_dim=z_dim, name=name)
+    return generator_cls(resolution=resolution or default_resolution, z_dim=z_dim, name=name,
+                         num_classes=num_classes, class_embedding=class_embedding)
 
 
-def build_discriminator(architecture, resolution=None, normalization="spectral", name="discriminator"):
-    """A built discriminator of the named family (one logit per image)."""
+def build_discriminator(architecture, resolution=None, normalization="spectral", name="discriminator",
+                        num_classes=0):
+    """A built discriminator of the named family (one logit per image); num_classes > 0: the
+    projection discriminator."""
     _, discriminator_cls, default_resolution = _lookup(architecture)
     return discriminator_cls(
-        resolution=resolution or default_resolution, normalization=normalization, name=name
+        resolution=resolution or default_resolution, normalization=normalization, name=name,
+        num_classes=num_classes,
     )
 
 
@@ -64,6 +72,7 @@ __all__ = [
     "ResNet19Generator",
     "ResNetCIFARDiscriminator",
     "ResNetCIFARGenerator",
+    "check_labels",
     "check_sample_args",
     "check_truncation",
     "SNDCGANDiscriminator",
@@ -71,5 +80,6 @@ __all__ = [
     "architecture_name",
     "build_discriminator",
     "build_generator",
+    "sample_labels",
     "sample_noise",
 ]

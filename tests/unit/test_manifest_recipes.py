@@ -284,7 +284,7 @@ def test_recipe_matches_generate_tasks_lib(name):
     from ganzoo.recipe import Recipe
 
     outside = {"ema_decay", "ema_start_step", "real_label_smoothing", "fake_label_smoothing", "updates",
-               "d_weight_clip"}
+               "d_weight_clip", "num_classes", "class_embedding"}  # the paper's models are unconditional
     default = Recipe(training["architecture"])
     assert all(training[key] == getattr(default, key) for key in outside - {"ema_decay"})
     assert set(pinned) - {"fid"} == set(manifest.TRAINING_KEYS) - outside
