@@ -152,6 +152,8 @@ def cmd_info(args):
         print(f"paper FID: {paper['fid']:g}  ({paper['fid_protocol']}; {paper['source']})")
     else:
         print(f"paper FID: not recorded ({paper['source']})")
+    for target in entry.get("targets") or []:  # other implementations' figures, with their protocols
+        print(f"target {target['metric'].upper()}: {target['value']:g}  ({target['protocol']}; {target['source']})")
     if paper.get("note"):
         print(f"note: {paper['note']}")
     trained = entry.get("trained")
