@@ -167,3 +167,44 @@ def gan_train(generator, test_images, test_labels, num, epochs=CLASSIFIER_RECIPE
                          "recipe": dict(CLASSIFIER_RECIPE, epochs=int(epochs), depth=int(depth),
                                         batch_size=int(train_batch_size), augmentation=CLASSIFIER_RECIPE[
                                             "augmentation"] if augment else "none")}}
+
+
+def train_reference_classifier(out, dataset="cifar10", epochs=CLASSIFIER_RECIPE["epochs"], seed=0,
+                               depth=CLASSIFIER_RECIPE["depth"], data_dir=None, synthetic_resolution=32,
+                               verbose=2):
+    """GAN-test's fixed classifier: the recipe trained on `dataset`'s train split, measured on its test
+    split. Writes OUT (a .keras file) and OUT.json (sha256 of the weights, real test accuracy, epochs,
+    seconds, the recipe); returns that record. `python training/train_classifier.py` runs it."""
+    import json
+    import pathlib
+    import time
+
+    from ganzoo.data.sources import load_source
+    from ganzoo.utils.files import write_text
+
+    out = pathlib.Path(out)
+    if out.suffix != ".keras":
+        raise ValueError(f"train_reference_classifier: out must be a .keras file; got {out}.")
+
+    def split(name):
+        source = load_source(dataset, split=name, data_dir=data_dir, synthetic_resolution=synthetic_resolution)
+        if source.labels is None or source.images is None:
+            raise ValueError(f"{dataset} ({name}) has no labels or does not fit in memory: GAN-test's classifier "
+                             "needs labelled images.")
+        return source.images.astype("float32") / 255.0, source.labels, len(source.class_names or []) or None
+
+    start = time.time()
+    train_images, train_labels, num_classes = split("train")
+    test_images, test_labels, _ = split("test")
+    num_classes = num_classes or int(max(train_labels.max(), test_labels.max())) + 1
+    classifier = train_classifier(train_images, train_labels, num_classes, epochs=epochs, depth=depth, seed=seed,
+                                  verbose=verbose)
+    record = {"dataset": dataset, "num_classes": num_classes, "epochs": int(epochs), "depth": int(depth),
+              "seed": int(seed), "train_images": int(len(train_labels)), "test_images": int(len(test_labels)),
+              "real_test_accuracy": accuracy(classifier, test_images, test_labels),
+              "seconds": round(time.time() - start, 1), "sha256": classifier_sha256(classifier),
+              "recipe": dict(CLASSIFIER_RECIPE, epochs=int(epochs), depth=int(depth))}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    classifier.save(str(out))
+    write_text(str(out) + ".json", json.dumps(record, indent=2) + "\n", what="classifier record")
+    return record

@@ -5,7 +5,7 @@ CIFAR10 folders give these indices). A conditional model of another data set tak
 """
 import difflib
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+from ganzoo.data.sources import CIFAR10_CLASSES  # the one list (the data's label order)
 
 
 def class_names(num_classes, dataset=None):

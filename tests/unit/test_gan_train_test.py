@@ -76,3 +76,27 @@ def test_gan_train_trains_on_generated_images_and_tests_on_real(classifier):
     pseudo = gtt.gan_train(FakeGenerator(num_classes=0), test_images, test_labels, 120, epochs=6, seed=3,
                            classifier=classifier, depth=8, train_batch_size=16, augment=False)
     assert pseudo["value"] > 0.9 and "fixed classifier's predictions" in pseudo["labels"]
+
+
+def test_reference_classifier_script_writes_the_classifier_and_its_record(tmp_path):
+    import json
+    import pathlib
+    import runpy
+    import sys
+
+    import keras
+
+    out = tmp_path / "c.keras"
+    argv = sys.argv
+    sys.argv = ["train_classifier.py", "--dataset", "synthetic:48", "--epochs", "1", "--depth", "8", "--out", str(out)]
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            runpy.run_path(str(pathlib.Path(__file__).parents[2] / "training" / "train_classifier.py"),
+                           run_name="__main__")
+    finally:
+        sys.argv = argv
+    assert exit_info.value.code == 0
+    record = json.loads((tmp_path / "c.keras.json").read_text())
+    classifier = keras.saving.load_model(str(out))
+    assert record["sha256"] == gtt.classifier_sha256(classifier) and record["epochs"] == 1
+    assert 0.0 <= record["real_test_accuracy"] <= 1.0 and record["num_classes"] == 4
