@@ -451,8 +451,11 @@ def _run_locked(settings, model_dir):
         if source.labels is None:
             raise UsageError(f"num_classes {hyper['num_classes']}: the data set {settings['dataset']} has no "
                              "labels (a folder of class folders, CIFAR10, or a tfds set with 'label' has).")
-        check_labels(source.labels, len(source.labels), hyper["num_classes"],
-                     f"{PROGRAM}: the data set {settings['dataset']}")
+        try:
+            check_labels(source.labels, len(source.labels), hyper["num_classes"],
+                         f"the data set {settings['dataset']}")
+        except ValueError as error:  # a usage error: reported as one, no traceback
+            raise UsageError(f"{error} Set --num_classes to the data's number of classes.") from None
     dataset = gdata.make_dataset(
         source, hyper["batch_size"], disc_iters, seed=settings["seed"],
         start_step=initial_d_step // disc_iters, resolution=hyper["resolution"],

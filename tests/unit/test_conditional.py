@@ -287,3 +287,12 @@ def test_preset_round_trip_and_sample_by_class(tmp_path, capsys):
     assert cli(["sample", str(folder), "--class", "unicorn", "--out", str(tmp_path / "x.npz"),
                 "--no-progress"]) != 0
     assert "Unknown class 'unicorn'; the classes are airplane, automobile" in capsys.readouterr().err
+
+
+def test_train_refuses_data_with_more_classes_than_the_recipe(tmp_path, capsys):
+    from ganzoo.cli.main import main as cli
+
+    code = cli(["train", "--architecture", "sndcgan", "--resolution", "8", "--num_classes", "2",
+                "--dataset", "synthetic:16", "--steps", "2", "--batch_size", "4", "--model_dir", str(tmp_path / "run")])
+    assert code == 2
+    assert "label 2 is out of range: this model has 2 classes" in capsys.readouterr().err
