@@ -134,6 +134,28 @@ def _check_first_images(images):
     )
 
 
+def _labels(labels):
+    """The labels keyword of a conditional network's call; nothing for an unconditional one."""
+    return {} if labels is None else {"labels": labels}
+
+
+def _check_fit_labels(x, y, num_classes):
+    """Refuse array labels that are not integer classes in 0 .. num_classes - 1 (before training:
+    inside the compiled step an out-of-range class would silently condition on nothing)."""
+    if y is None and isinstance(x, dict):
+        y = x.get("labels")
+    if y is None or not all(hasattr(y, attribute) for attribute in ("shape", "dtype")):
+        return  # datasets: checked by dtype and shape in the step (_batch_labels)
+    labels = np.asarray(y)
+    if not np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool:
+        raise ValueError(f"GAN.fit: the labels must be integer class indices 0 .. {num_classes - 1}; got dtype "
+                         f"{labels.dtype} (one-hot rows: labels.argmax(axis=1)).")
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        bad = labels[(labels < 0) | (labels >= num_classes)].ravel()[0]
+        raise ValueError(f"GAN.fit: label {int(bad)} is out of range: this GAN has {num_classes} classes "
+                         f"(0 .. {num_classes - 1}). Build it with the data's number of classes.")
+
+
 @keras.saving.register_keras_serializable(package="ganzoo")
 class GAN(keras.Model):
     """A generator and a discriminator trained with the GAN Landscape's semantics.
@@ -158,6 +180,12 @@ class GAN(keras.Model):
             raise ValueError(f"ema_decay must be in (0, 1) or None; got {ema_decay}.")
         self.generator = generator
         self.discriminator = discriminator
+        # Class-conditional (0: not): G and D must agree; training reads the batches' labels.
+        self.num_classes = int(getattr(generator, "num_classes", 0) or 0)
+        if int(getattr(discriminator, "num_classes", 0) or 0) != self.num_classes:
+            raise ValueError(
+                f"The generator has num_classes {self.num_classes} and the discriminator "
+                f"{getattr(discriminator, 'num_classes', 0)}: build both with the same num_classes.")
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.ema_start_step = int(ema_start_step)
         self.seed = seed
@@ -184,19 +212,20 @@ class GAN(keras.Model):
     def z_dim(self):
         return self.generator.z_dim
 
-    def call(self, z, training=False):
-        return self.generator(z, training=training)
+    def call(self, z, training=False, labels=None):
+        return self.generator(z, training=training, **_labels(labels))
 
-    def generate(self, num, seed=None, batch_size=256, z=None, truncation=None):
+    def generate(self, num, seed=None, batch_size=256, z=None, truncation=None, labels=None):
         """`num` images (numpy float32 in [0, 1]); from the EMA generator when there is one.
 
         num and batch_size: positive integers; seed: None or a non-negative integer (2.5,
         "3", -1 or None for num are refused, never rounded). truncation: the truncation trick
-        (see Generator.sample); None is the paper's sampling.
+        (see Generator.sample); None is the paper's sampling. labels (conditional models): one
+        class index or one per image; None draws the classes uniformly from the seed.
         """
         num, seed, batch_size = check_sample_args(num, seed, batch_size, "generate")
         return (self.ema_generator or self.generator).sample(num, seed=seed, batch_size=batch_size, z=z,
-                                                             truncation=truncation)
+                                                             truncation=truncation, labels=labels)
 
     # ------------------------------------------------------------------------------- compile
     def compile(
@@ -365,6 +394,8 @@ class GAN(keras.Model):
         first = _first_images(x, _fit_argument("batch_size", args, kwargs))
         if first is not None and getattr(self.discriminator, "sample_shape", None) is None:  # images
             _check_first_images(first)
+        if self.num_classes:
+            _check_fit_labels(x, y, self.num_classes)
         return super().fit(x, y, *args, **kwargs)
 
     def test_step(self, *args, **kwargs):
@@ -372,20 +403,27 @@ class GAN(keras.Model):
             "GAN has no evaluate(): measure samples with ganzoo.metrics (FID, KID, ...) instead."
         )
 
-    def _discriminator_objective(self, d_params, d_buffers, g_params, g_buffers, real, z, noise_state):
+    def _discriminator_objective(self, d_params, d_buffers, g_params, g_buffers, real, z, noise_state,
+                                 real_labels=None, fake_labels=None):
         layout = self.state_layout
         noise = noise_random.NoiseStream(noise_state, backend.replica_id())
-        fake, new_g_buffers = self.generator.stateless_call(g_params, g_buffers, z, training=True)
+        fake, new_g_buffers = self.generator.stateless_call(g_params, g_buffers, z, training=True,
+                                                            **_labels(fake_labels))
         fake = ops.stop_gradient(fake)
         # compare_gan's real, fake and penalty D calls each start from the stored spectral-norm
         # u (each computes the same one power iteration); batch-norm statistics chain.
-        real_logits, after_real = self.discriminator.stateless_call(d_params, d_buffers, real, training=True)
+        real_logits, after_real = self.discriminator.stateless_call(d_params, d_buffers, real, training=True,
+                                                                    **_labels(real_labels))
         fake_buffers = layout.restart_power_iteration(after_real, d_buffers)
-        fake_logits, after_fake = self.discriminator.stateless_call(d_params, fake_buffers, fake, training=True)
+        fake_logits, after_fake = self.discriminator.stateless_call(d_params, fake_buffers, fake, training=True,
+                                                                    **_labels(fake_labels))
         penalty_buffers = layout.restart_power_iteration(after_fake, d_buffers)
         loss = self.gan_loss.discriminator(real_logits, fake_logits)
+        # A conditional D's penalty points take the real labels (compare_gan's choice for WGAN-GP's
+        # interpolates; R1 and DRAGAN look at real images only).
         penalty = self.penalty_fn(
-            lambda x: self.discriminator.stateless_call(d_params, penalty_buffers, x, training=True)[0],
+            lambda x: self.discriminator.stateless_call(d_params, penalty_buffers, x, training=True,
+                                                        **_labels(real_labels))[0],
             real,
             fake,
             [d_params[i] for i in layout.d_kernels],
@@ -395,13 +433,14 @@ class GAN(keras.Model):
         new_d_buffers = layout.restart_power_iteration(after_fake, after_real)
         return total, (penalty, new_d_buffers, new_g_buffers, noise.state)
 
-    def _generator_objective(self, g_params, g_buffers, d_params, d_buffers, z, real):
-        fake, new_g_buffers = self.generator.stateless_call(g_params, g_buffers, z, training=True)
+    def _generator_objective(self, g_params, g_buffers, d_params, d_buffers, z, real, labels=None):
+        fake, new_g_buffers = self.generator.stateless_call(g_params, g_buffers, z, training=True,
+                                                            **_labels(labels))
         if self.g_objective == "feature_matching":
-            loss, new_d_buffers = self._feature_matching(d_params, d_buffers, real, fake)
+            loss, new_d_buffers = self._feature_matching(d_params, d_buffers, real, fake, labels)
         else:
             fake_logits, new_d_buffers = self.discriminator.stateless_call(d_params, d_buffers, fake,
-                                                                           training=True)
+                                                                           training=True, **_labels(labels))
             loss = self.gan_loss.generator(fake_logits)
         if self.orthogonal_reg:
             from ganzoo.regularizers import model_orthogonal_regularization
@@ -409,20 +448,44 @@ class GAN(keras.Model):
             loss = loss + self.orthogonal_reg * model_orthogonal_regularization(self.generator, g_params)
         return loss, (new_g_buffers, new_d_buffers)
 
-    def _feature_matching(self, d_params, d_buffers, real, fake):
+    def _feature_matching(self, d_params, d_buffers, real, fake, labels=None):
         """||E f(real) - E f(fake)||^2 over the batch, f: the features entering D's last layer
         (Salimans et al. 2016, Sec. 3.1). The real call's buffer updates are dropped (it is a
-        target, like the logits of D's own real call in the D step)."""
+        target, like the logits of D's own real call in the D step). A conditional D is called
+        with the fake classes both times: f comes before the class projection, so they do not
+        change it."""
         (_, real_features), _ = self.discriminator.stateless_call(
-            d_params, d_buffers, real, training=True, return_features=True)
+            d_params, d_buffers, real, training=True, return_features=True, **_labels(labels))
         (_, fake_features), new_d_buffers = self.discriminator.stateless_call(
-            d_params, d_buffers, fake, training=True, return_features=True)
+            d_params, d_buffers, fake, training=True, return_features=True, **_labels(labels))
         difference = ops.mean(ops.stop_gradient(real_features), axis=0) - ops.mean(fake_features, axis=0)
         return ops.sum(ops.square(difference)), new_d_buffers
 
     def _noise_count(self):
         """How many z batches one fit step uses: one per D update, plus G's when resampled."""
         return self.disc_iters + int(self.resample_generator_z)
+
+    def _batch_labels(self, data, num):
+        """A conditional GAN's real labels: int32 (N,), from fit()'s y (or a dict batch's
+        'labels'). Their dtype and shape are checked here (static, free in the compiled step);
+        their range where the data is concrete (GAN.fit's first batch of arrays, _check_fit_labels)."""
+        images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if labels is None and isinstance(images, dict):
+            labels = images.get("labels")
+        if labels is None:
+            raise ValueError(
+                f"This GAN is class-conditional (num_classes {self.num_classes}) and its training batches "
+                "carry no labels: feed (images, labels) -- gan.fit(images, labels, ...) or a dataset of "
+                "(images, labels) pairs (ganzoo.data.make_dataset with labels=True on labelled data) -- "
+                "or build it with num_classes=0.")
+        dtype = keras.backend.standardize_dtype(labels.dtype)
+        if "int" not in dtype:
+            raise ValueError(f"Training labels must be integer class indices 0 .. {self.num_classes - 1}; got "
+                             f"dtype {dtype} (one-hot rows: labels.argmax(axis=1)).")
+        shape = tuple(labels.shape)
+        if shape not in ((num,), (num, 1)):
+            raise ValueError(f"Training labels must have shape ({num},), one class per image; got {shape}.")
+        return ops.reshape(ops.cast(labels, "int32"), (num,))
 
     def _unpack_batch(self, data):
         """Images (N, H, W, 3) and optional fixed noise (see `_noise_count`, N / disc_iters, z_dim)."""
@@ -485,6 +548,7 @@ class GAN(keras.Model):
         resample_generator_z), then D updates 1 .. disc_iters - 1.
         """
         images, fixed_z = self._unpack_batch(data)
+        real_labels = self._batch_labels(data, images.shape[0]) if self.num_classes else None
         per_step = images.shape[0] // self.disc_iters
         values = dict(values)
         d_losses, penalties = [], []
@@ -499,13 +563,27 @@ class GAN(keras.Model):
             values["noise"] = noise.state
             return z
 
+        def draw_labels():
+            """Classes of the fake images, uniform (after z, so an unconditional step's noise is
+            unchanged); floor(K * u) with u < 1 in float32, clipped for safety."""
+            if not self.num_classes:
+                return None
+            noise = noise_random.NoiseStream(values["noise"], backend.replica_id())
+            u = noise.uniform((per_step,), 0.0, float(self.num_classes))
+            values["noise"] = noise.state
+            return ops.minimum(ops.cast(ops.floor(u), "int32"), self.num_classes - 1)
+
+        def real_slice(i):
+            return None if real_labels is None else real_labels[i * per_step : (i + 1) * per_step]
+
         for i in range(self.disc_iters):
             real = images[i * per_step : (i + 1) * per_step]
             z = draw_z(i)
+            fake_labels = draw_labels()
             d_before = (values["d_params"], values["d_buffers"])
             (d_loss, aux), grads = d_grad(
                 values["d_params"], values["d_buffers"], values["g_params"], values["g_buffers"],
-                real, z, values["noise"],
+                real, z, values["noise"], *((real_slice(i), fake_labels) if self.num_classes else ()),
             )
             penalty, values["d_buffers"], values["g_buffers"], values["noise"] = aux
             values["d_params"], values["d_opt"] = backend.apply_gradients(
@@ -521,14 +599,16 @@ class GAN(keras.Model):
             penalties.append(penalty)
             if i == 0:
                 g_z = draw_z(self.disc_iters) if self.resample_generator_z else z
+                # G's classes go with its z: D update 0's unless z is drawn afresh
+                g_labels = (draw_labels() if self.resample_generator_z else fake_labels,) if self.num_classes else ()
                 if self.updates == "alternating":
                     (g_loss, (values["g_buffers"], values["d_buffers"])), grads = g_grad(
                         values["g_params"], values["g_buffers"], values["d_params"], values["d_buffers"], g_z,
-                        real,
+                        real, *g_labels,
                     )
                 else:  # simultaneous: D's weights (and u) as they were before its update
                     (g_loss, (values["g_buffers"], _)), grads = g_grad(
-                        values["g_params"], values["g_buffers"], d_before[0], d_before[1], g_z, real
+                        values["g_params"], values["g_buffers"], d_before[0], d_before[1], g_z, real, *g_labels
                     )
                 values["g_params"], values["g_opt"] = backend.apply_gradients(
                     self.generator_optimizer, grads, self.generator.trainable_variables,
@@ -591,7 +671,8 @@ def build_gan(recipe=None, *, seed=None, **settings):
 
     `recipe` is a ganzoo.recipe.Recipe, a dict of its fields (a manifest `training` object, a
     checkpoint's "hyper"), or an architecture name; keyword arguments that are Recipe fields
-    (architecture, resolution, normalization, z_dim, loss, penalty, penalty_weight,
+    (architecture, resolution, normalization, z_dim, num_classes, class_embedding, loss, penalty,
+    penalty_weight,
     real_label_smoothing, fake_label_smoothing, disc_iters, g_lr, d_lr, beta1, beta2,
     updates, d_weight_clip, batch_size, steps, ema_decay, ema_start_step, minibatch_stddev,
     minibatch_discrimination, weight_init, g_objective, orthogonal_reg) override it, and the
@@ -616,9 +697,10 @@ def build_gan(recipe=None, *, seed=None, **settings):
         recipe = recipe.override(resolution=ARCHITECTURES[recipe.architecture][2])
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
-    generator = build_generator(recipe.architecture, resolution=recipe.resolution, z_dim=recipe.z_dim)
+    generator = build_generator(recipe.architecture, resolution=recipe.resolution, z_dim=recipe.z_dim,
+                                num_classes=recipe.num_classes, class_embedding=recipe.class_embedding)
     discriminator = build_discriminator(recipe.architecture, resolution=recipe.resolution,
-                                        normalization=recipe.normalization,
+                                        normalization=recipe.normalization, num_classes=recipe.num_classes,
                                         minibatch_stddev=recipe.minibatch_stddev,
                                         minibatch_discrimination=recipe.minibatch_discrimination)
     if recipe.weight_init == "orthogonal":

@@ -123,6 +123,12 @@ class Recipe:
     normalization: str = _field("spectral", "Discriminator normalisation.", NETWORK, kind=str,
                                 registry=True)
     z_dim: int = _field(128, "Latent size.", NETWORK, kind=int, minimum=1)
+    num_classes: int = _field(
+        0, "Classes of a class-conditional model (conditional batch norm in G, projection D; "
+        "training reads the data's labels); 0 = unconditional.", NETWORK, kind=int, minimum=0)
+    class_embedding: int = _field(
+        0, "Conditional models: size of BigGAN's shared class embedding feeding G's conditional "
+        "batch norms; 0 = per-class gain and bias tables.", NETWORK, kind=int, minimum=0)
     minibatch_stddev: int = _field(
         0, "Minibatch standard deviation (PGGAN) before D's last layer: the group size (e.g. 4; "
         "0 = off).", NETWORK, kind=int, minimum=0)
@@ -194,6 +200,11 @@ class Recipe:
                                       values["fake_label_smoothing"])
             except ValueError as error:
                 raise RecipeError(str(error)) from None
+        if values["num_classes"] == 1 or (values["class_embedding"] and not values["num_classes"]):
+            raise RecipeError(
+                f"num_classes {values['num_classes']}, class_embedding {values['class_embedding']}: a "
+                "conditional model needs num_classes >= 2 (0 = unconditional), and class_embedding "
+                "needs a conditional model.")
         if values["minibatch_stddev"] == 1:
             raise RecipeError("minibatch_stddev 1: the standard deviation of a group of one sample is "
                               "0; use a group size of at least 2 (PGGAN: 4) or 0 for off.")

@@ -6,8 +6,10 @@ from ganzoo.architectures.base import (
     DEFAULT_Z_DIM,
     Discriminator,
     Generator,
+    check_labels,
     check_sample_args,
     check_truncation,
+    sample_labels,
     sample_noise,
 )
 from ganzoo.architectures.mlp2d import MLP2DDiscriminator, MLP2DGenerator
@@ -36,19 +38,24 @@ def _lookup(architecture):
     return ARCHITECTURES[key]
 
 
-def build_generator(architecture, resolution=None, z_dim=DEFAULT_Z_DIM, name="generator"):
-    """A built generator of the named family (images in [0, 1])."""
+def build_generator(architecture, resolution=None, z_dim=DEFAULT_Z_DIM, name="generator", num_classes=0,
+                    class_embedding=0):
+    """A built generator of the named family (images in [0, 1]); num_classes > 0: conditional
+    batch norm (class_embedding > 0: BigGAN's shared class embedding of that size)."""
     generator_cls, _, default_resolution = _lookup(architecture)
-    return generator_cls(resolution=resolution or default_resolution, z_dim=z_dim, name=name)
+    return generator_cls(resolution=resolution or default_resolution, z_dim=z_dim, name=name,
+                         num_classes=num_classes, class_embedding=class_embedding)
 
 
 def build_discriminator(architecture, resolution=None, normalization="spectral", name="discriminator",
-                        **options):
-    """A built discriminator of the named family (one logit per image). options: the minibatch
-    layers of ganzoo.architectures.base.Discriminator (minibatch_stddev, minibatch_discrimination)."""
+                        num_classes=0, **options):
+    """A built discriminator of the named family (one logit per image); num_classes > 0: the
+    projection discriminator. options: the minibatch layers of
+    ganzoo.architectures.base.Discriminator (minibatch_stddev, minibatch_discrimination)."""
     _, discriminator_cls, default_resolution = _lookup(architecture)
     return discriminator_cls(
-        resolution=resolution or default_resolution, normalization=normalization, name=name, **options
+        resolution=resolution or default_resolution, normalization=normalization, name=name,
+        num_classes=num_classes, **options
     )
 
 
@@ -70,6 +77,7 @@ __all__ = [
     "ResNet19Generator",
     "ResNetCIFARDiscriminator",
     "ResNetCIFARGenerator",
+    "check_labels",
     "check_sample_args",
     "check_truncation",
     "SNDCGANDiscriminator",
@@ -77,5 +85,6 @@ __all__ = [
     "architecture_name",
     "build_discriminator",
     "build_generator",
+    "sample_labels",
     "sample_noise",
 ]

@@ -87,11 +87,80 @@ def sample_noise(num, z_dim, seed=None, truncation=None):
     return z
 
 
-class Generator(_WeightsFileCheck, keras.Model):
-    """A generator maps z ~ U(-1, 1) of size `z_dim` to images in [0, 1] (NHWC)."""
+def sample_labels(num, num_classes, seed=None):
+    """Class labels drawn uniformly from 0 .. num_classes - 1 (int32, shape (num,)), with NumPy as
+    sample_noise, from a stream of `seed` apart from z's: the z of a seed is the same with or
+    without labels."""
+    num, seed, _ = check_sample_args(num, seed, what="sample_labels")
+    rng = np.random.default_rng(None if seed is None else [int(seed), 1])
+    return rng.integers(0, int(num_classes), size=num).astype("int32")
 
-    def __init__(self, resolution, z_dim=DEFAULT_Z_DIM, **kwargs):
+
+def check_labels(labels, num, num_classes, what="sample"):
+    """Class labels of `num` images as int32 (num,): an integer (every image that class) or an
+    integer array of shape (num,) or (num, 1), each in 0 .. num_classes - 1. Refused with a
+    message: labels for an unconditional model, floats, bools, strings, wrong shapes, out of range.
+    (Class names are the command line's and the data set's: ganzoo.zoo.class_index.)"""
+    if not num_classes:
+        raise ValueError(f"{what}: labels were given, but this model is unconditional (num_classes 0): "
+                         "drop labels=, or use a conditional model (recipe num_classes > 0).")
+    array = np.asarray(labels)
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{what}: labels must be integer class indices 0 .. {num_classes - 1}; got "
+                         f"dtype {array.dtype} (class names: ganzoo.zoo.class_index(name); one-hot "
+                         "rows: labels.argmax(axis=1)).")
+    if array.ndim == 0:
+        array = np.full((num,), int(array))
+    elif array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.shape != (num,):
+        raise ValueError(f"{what}: labels must be one integer or an array of shape ({num},), one class per "
+                         f"image; got shape {np.asarray(labels).shape}.")
+    bad = array[(array < 0) | (array >= num_classes)]
+    if bad.size:
+        raise ValueError(f"{what}: label {int(bad[0])} is out of range: this model has {num_classes} "
+                         f"classes, 0 .. {num_classes - 1}.")
+    return array.astype("int32")
+
+
+class _ClassConditioning:
+    """num_classes (0: unconditional) and class_embedding (0: per-class tables; > 0: BigGAN's
+    shared class embedding of that size) of a generator or discriminator."""
+
+    def _set_classes(self, num_classes, class_embedding=0):
+        self.num_classes = int(num_classes or 0)
+        self.class_embedding = int(class_embedding or 0)
+        if self.num_classes < 0 or self.num_classes == 1:
+            raise ValueError(f"num_classes must be 0 (unconditional) or at least 2; got {num_classes}.")
+        if self.class_embedding < 0 or (self.class_embedding and not self.num_classes):
+            raise ValueError(f"class_embedding {class_embedding} needs a conditional model (num_classes > 0) "
+                             "and a positive size; 0 keeps per-class tables.")
+
+    def _class_config(self):
+        # Only conditional models write these keys: unconditional configs stay as they were.
+        config = {}
+        if self.num_classes:
+            config["num_classes"] = self.num_classes
+        if self.class_embedding:
+            config["class_embedding"] = self.class_embedding
+        return config
+
+    def _symbolic_labels(self):
+        return {"labels": keras.KerasTensor((1,), dtype="int32")} if self.num_classes else {}
+
+
+class Generator(_ClassConditioning, _WeightsFileCheck, keras.Model):
+    """A generator maps z ~ U(-1, 1) of size `z_dim` to images in [0, 1] (NHWC); a conditional
+    one (num_classes > 0) maps (z, labels) with call(z, labels=...)."""
+
+    def __init__(self, resolution, z_dim=DEFAULT_Z_DIM, num_classes=0, class_embedding=0, **kwargs):
         super().__init__(**kwargs)
+        self._set_classes(num_classes, class_embedding)
+        # The class condition of conditional batch norm: one-hot labels, or the shared embedding.
+        self.shared_embedding = None
+        if self.class_embedding:
+            self.shared_embedding = keras.layers.Dense(
+                self.class_embedding, use_bias=False, kernel_initializer=weight_init(), name="class_embedding")
         self.resolution = int(resolution)
         self.z_dim = int(z_dim)
         if self.z_dim < 1:
@@ -102,21 +171,37 @@ class Generator(_WeightsFileCheck, keras.Model):
             return
         # Subclassed models create variables on their first call: run one on a dummy z so a
         # constructed (or deserialised) generator is always complete.
-        self.call(keras.KerasTensor((1, self.z_dim)), training=False)
+        self.call(keras.KerasTensor((1, self.z_dim)), training=False, **self._symbolic_labels())
         self.built = True
+
+    def class_condition(self, labels):
+        """The condition vector of conditional batch norm for int labels (N,)."""
+        from ganzoo.layers.conditional import one_hot
+
+        if labels is None:
+            raise ValueError(f"{type(self).__name__} is conditional ({self.num_classes} classes): call it "
+                             "with labels=, one class index per z.")
+        condition = one_hot(labels, self.num_classes)
+        return condition if self.shared_embedding is None else self.shared_embedding(condition)
 
     @property
     def image_shape(self):
         return (self.resolution, self.resolution, 3)
 
-    def sample(self, num, seed=None, batch_size=256, z=None, truncation=None):
+    def sample(self, num, seed=None, batch_size=256, z=None, truncation=None, labels=None):
         """Generate `num` images (numpy float32 in [0, 1], shape (num, H, W, 3)).
 
         `seed` fixes z (drawn with NumPy, identical on every backend); `z` may be given instead.
         `truncation` t in (0, 1]: the truncation trick, z within [-t, t] (see sample_noise);
         fidelity for diversity. None or 1: none. It applies to the z drawn here, not to a given z.
+        `labels` (conditional models only): one class index or one per image; None draws them
+        uniformly from `seed` (sample_labels), as training draws the fake images' classes.
         """
         num, seed, batch_size = check_sample_args(num, seed, batch_size, "sample")
+        if labels is not None:
+            labels = check_labels(labels, num, self.num_classes, "sample")
+        elif self.num_classes:
+            labels = sample_labels(num, self.num_classes, seed)
         truncation = check_truncation(truncation, "sample")
         if z is not None and truncation is not None:
             raise ValueError("sample: truncation applies to the z drawn from seed; a given z is used "
@@ -128,19 +213,32 @@ class Generator(_WeightsFileCheck, keras.Model):
             raise ValueError(f"z must have shape ({num}, {self.z_dim}); got {z.shape}.")
         from ganzoo import backend  # JAX: one compiled forward pass per batch shape
 
-        outputs = [backend.sample(self, z[i : i + batch_size]) for i in range(0, num, batch_size)]
+        if labels is None:
+            outputs = [backend.sample(self, z[i : i + batch_size]) for i in range(0, num, batch_size)]
+        else:
+            outputs = [backend.sample(self, z[i : i + batch_size], labels[i : i + batch_size])
+                       for i in range(0, num, batch_size)]
         return np.concatenate(outputs, axis=0).astype("float32")
 
     def get_config(self):
-        return {"name": self.name, "resolution": self.resolution, "z_dim": self.z_dim}
+        return {"name": self.name, "resolution": self.resolution, "z_dim": self.z_dim, **self._class_config()}
 
 
-class Discriminator(_WeightsFileCheck, keras.Model):
-    """A discriminator maps images in [0, 1] (NHWC) to one logit per image, shape (N, 1)."""
+class Discriminator(_ClassConditioning, _WeightsFileCheck, keras.Model):
+    """A discriminator maps images in [0, 1] (NHWC) to one logit per image, shape (N, 1); a
+    conditional one (num_classes > 0, a projection discriminator) maps (images, labels)."""
 
-    def __init__(self, resolution, normalization="spectral", minibatch_stddev=0,
+    def __init__(self, resolution, normalization="spectral", num_classes=0, minibatch_stddev=0,
                  minibatch_discrimination=0, **kwargs):
         super().__init__(**kwargs)
+        self._set_classes(num_classes)
+        self.projection = None
+        if self.num_classes:
+            from ganzoo.layers.conditional import ClassProjection
+            from ganzoo.layers.normalization import uses_spectral_norm
+
+            self.projection = ClassProjection(self.num_classes, uses_spectral_norm(normalization),
+                                              name="projection")
         self.resolution = int(resolution)
         self.normalization = normalization
         # Stabilisation options (issue 14), off (0) by default: layers on the features entering
@@ -156,27 +254,39 @@ class Discriminator(_WeightsFileCheck, keras.Model):
             self.minibatch_layers.append(
                 MinibatchDiscrimination(self.minibatch_discrimination, name="minibatch_discrimination"))
 
-    def head(self, features, fc, training=False, return_features=False):
+    def head(self, features, fc, training=False, labels=None, return_features=False):
         """D's last linear layer `fc` on flat `features` (N, F), after the minibatch layers when
-        they are on. return_features: (logits, features) -- the features feature matching
-        compares, those before the minibatch layers."""
+        they are on, plus the class projection of a conditional D (on `features`, as
+        compare_gan's project_y). return_features: (logits, features) -- the features feature
+        matching compares, those before the minibatch layers."""
         x = features
         for layer in self.minibatch_layers:
             x = layer(x)
-        logits = fc(x, training=training)
+        logits = self.project(fc(x, training=training), features, labels, training)
         return (logits, features) if return_features else logits
 
     def build(self, input_shape=None):
         if self.built:
             return
-        self.call(keras.KerasTensor((1, self.resolution, self.resolution, 3)), training=False)
+        self.call(keras.KerasTensor((1, self.resolution, self.resolution, 3)), training=False,
+                  **self._symbolic_labels())
         self.built = True
+
+    def project(self, logits, features, labels, training=False):
+        """logits + sum(embed(labels) * features) for a conditional discriminator, logits otherwise."""
+        if self.projection is None:
+            return logits
+        if labels is None:
+            raise ValueError(f"{type(self).__name__} is conditional ({self.num_classes} classes): call it "
+                             "with labels=, the class of each image.")
+        return logits + self.projection(features, labels, training=training)
 
     def get_config(self):
         config = {
             "name": self.name,
             "resolution": self.resolution,
             "normalization": self.normalization,
+            **self._class_config(),
         }
         for option in ("minibatch_stddev", "minibatch_discrimination"):  # only when on
             if getattr(self, option):

@@ -5,6 +5,7 @@ from keras import ops
 
 from ganzoo.architectures.base import Discriminator, Generator, weight_init
 from ganzoo.layers import SpectralNormalization, Unpool, batch_norm, make_feature_norm
+from ganzoo.layers.conditional import ConditionalBatchNorm
 from ganzoo.layers.normalization import check_discriminator_normalization, uses_spectral_norm
 
 SCALES = ("up", "down", "none")
@@ -44,11 +45,14 @@ class ResNetBlock(keras.layers.Layer):
     is always a 3x3 conv, also when the channel counts match, as in the paper's code.
     """
 
-    def __init__(self, channels, scale, generator_block, normalization="none", **kwargs):
+    def __init__(self, channels, scale, generator_block, normalization="none", condition=None, **kwargs):
         super().__init__(**kwargs)
         if generator_block:
             scale1, scale2 = scale, "none"
-            self.norm1, self.norm2 = batch_norm(name="bn1"), batch_norm(name="bn2")
+            # condition (a conditional generator's): (condition size, shared embedding?)
+            norm = batch_norm if condition is None else (
+                lambda name: ConditionalBatchNorm(condition[0], condition[1], name=name))  # noqa: E731
+            self.norm1, self.norm2 = norm(name="bn1"), norm(name="bn2")
             use_sn = False
         else:
             scale1, scale2 = "none", scale
@@ -60,14 +64,16 @@ class ResNetBlock(keras.layers.Layer):
         self.conv2 = ResampledConv(channels, scale2, use_sn, name="conv2")
 
     @staticmethod
-    def _norm(norm, x, training):
-        return x if norm is None else norm(x, training=training)
+    def _norm(norm, x, training, condition=None):
+        if norm is None:
+            return x
+        return norm(x, training=training) if condition is None else norm(x, condition, training=training)
 
-    def call(self, x, training=False):
+    def call(self, x, training=False, condition=None):
         shortcut = self.shortcut(x, training=training)
-        x = ops.relu(self._norm(self.norm1, x, training))
+        x = ops.relu(self._norm(self.norm1, x, training, condition))
         x = self.conv1(x, training=training)
-        x = ops.relu(self._norm(self.norm2, x, training))
+        x = ops.relu(self._norm(self.norm2, x, training, condition))
         x = self.conv2(x, training=training)
         return x + shortcut
 
@@ -85,8 +91,12 @@ class ResNetGenerator(Generator):
         _check_family_resolution(type(self).__name__, resolution, self.RESOLUTION)
         super().__init__(resolution=resolution, z_dim=z_dim, **kwargs)
         self.fc = keras.layers.Dense(4 * 4 * self.BASE_CHANNELS, kernel_initializer=weight_init(), name="fc")
+        # Conditional: the blocks' batch norms take the class (the final one stays plain, as in
+        # Miyato & Koyama's and mimicry's SNGAN-projection generators).
+        condition = ((self.class_embedding or self.num_classes, bool(self.class_embedding))
+                     if self.num_classes else None)
         self.blocks = [
-            ResNetBlock(ch, "up", generator_block=True, name=f"block{i + 1}")
+            ResNetBlock(ch, "up", generator_block=True, condition=condition, name=f"block{i + 1}")
             for i, ch in enumerate(self.BLOCK_CHANNELS)
         ]
         self.final_bn = batch_norm(name="final_bn")
@@ -95,10 +105,11 @@ class ResNetGenerator(Generator):
         )
         self.build()
 
-    def call(self, z, training=False):
+    def call(self, z, training=False, labels=None):
+        condition = self.class_condition(labels) if self.num_classes else None
         x = ops.reshape(self.fc(z), (-1, 4, 4, self.BASE_CHANNELS))
         for block in self.blocks:
-            x = block(x, training=training)
+            x = block(x, training=training, condition=condition)
         x = ops.relu(self.final_bn(x, training=training))
         return ops.sigmoid(self.to_rgb(x))
 
@@ -123,12 +134,12 @@ class ResNetDiscriminator(Discriminator):
         self.fc = SpectralNormalization(fc, name="fc_sn") if uses_spectral_norm(normalization) else fc
         self.build()
 
-    def call(self, images, training=False, return_features=False):
+    def call(self, images, training=False, labels=None, return_features=False):
         x = images
         for block in self.blocks:
             x = block(x, training=training)
         x = ops.mean(ops.relu(x), axis=(1, 2))
-        return self.head(x, self.fc, training, return_features)
+        return self.head(x, self.fc, training, labels, return_features)
 
 
 def _check_family_resolution(class_name, resolution, expected):

@@ -17,9 +17,12 @@ POINT_DIM = 2
 MLP2D_D_NORMALIZATIONS = ("none", "spectral")
 
 
-def _check(resolution):
+def _check(resolution, kwargs):
     if int(resolution) != 1:
         raise ValueError(f"mlp2d makes 2-D points, not images: its resolution is 1; got {resolution}.")
+    if kwargs.get("num_classes"):
+        raise ValueError("mlp2d has no class-conditional form (the mixtures are unlabelled); use "
+                         "num_classes=0, or an image family (sndcgan, resnet_cifar, resnet19).")
 
 
 def _dense(units, name):
@@ -34,7 +37,7 @@ class MLP2DGenerator(Generator):
     RESOLUTION = 1
 
     def __init__(self, resolution=1, z_dim=128, **kwargs):
-        _check(resolution)
+        _check(resolution, kwargs)
         super().__init__(resolution=1, z_dim=z_dim, **kwargs)
         self.hidden = [_dense(units, f"fc{i}") for i, units in enumerate(HIDDEN)]
         self.out = _dense(POINT_DIM, "out")
@@ -59,7 +62,7 @@ class MLP2DDiscriminator(Discriminator):
     sample_shape = (POINT_DIM,)  # what GAN._unpack_batch expects instead of (H, W, 3)
 
     def __init__(self, resolution=1, normalization="spectral", **kwargs):  # kwargs: base options
-        _check(resolution)
+        _check(resolution, kwargs)
         if normalization not in MLP2D_D_NORMALIZATIONS:
             raise ValueError(f"mlp2d's discriminator takes normalization "
                              f"{' or '.join(MLP2D_D_NORMALIZATIONS)}; got {normalization!r}.")
@@ -76,8 +79,8 @@ class MLP2DDiscriminator(Discriminator):
         self.call(keras.KerasTensor((1, POINT_DIM)), training=False)
         self.built = True
 
-    def call(self, points, training=False, return_features=False):
+    def call(self, points, training=False, labels=None, return_features=False):
         x = points
         for layer in self.hidden:
             x = ops.relu(layer(x, training=training))
-        return self.head(x, self.fc, training, return_features)
+        return self.head(x, self.fc, training, labels, return_features)

@@ -4,6 +4,7 @@ from keras import ops
 
 from ganzoo.architectures.base import Discriminator, Generator, weight_init
 from ganzoo.layers import SpectralNormalization, batch_norm
+from ganzoo.layers.conditional import ConditionalBatchNorm
 from ganzoo.layers.normalization import check_discriminator_normalization
 
 # The paper's SNDCGAN discriminator offers only spectral norm or none (compare_gan asserts it).
@@ -25,6 +26,9 @@ class SNDCGANGenerator(Generator):
         self.base = self.resolution // 8
         init = weight_init()
         bn = lambda name: batch_norm(momentum=0.9, epsilon=2e-5, name=name)  # noqa: E731
+        if self.num_classes:  # conditional: every batch norm takes the class
+            size, shared = self.class_embedding or self.num_classes, bool(self.class_embedding)
+            bn = lambda name: ConditionalBatchNorm(size, shared, momentum=0.9, epsilon=2e-5, name=name)  # noqa: E731
         self.fc = keras.layers.Dense(self.base * self.base * 512, kernel_initializer=init, name="fc")
         # Batch norm over the flat s*s*512 features (per feature, not per channel), as the paper.
         self.fc_bn = bn("fc_bn")
@@ -43,11 +47,16 @@ class SNDCGANGenerator(Generator):
         )
         self.build()
 
-    def call(self, z, training=False):
-        x = ops.relu(self.fc_bn(self.fc(z), training=training))
+    def call(self, z, training=False, labels=None):
+        if self.num_classes:
+            condition = self.class_condition(labels)
+            norm = lambda bn, x: bn(x, condition, training=training)  # noqa: E731
+        else:
+            norm = lambda bn, x: bn(x, training=training)  # noqa: E731
+        x = ops.relu(norm(self.fc_bn, self.fc(z)))
         x = ops.reshape(x, (-1, self.base, self.base, 512))
         for deconv, bn in zip(self.deconvs, self.deconv_bns):
-            x = ops.relu(bn(deconv(x), training=training))
+            x = ops.relu(norm(bn, deconv(x)))
         x = ops.tanh(self.to_rgb(x))
         return (x + 1.0) / 2.0
 
@@ -76,9 +85,9 @@ class SNDCGANDiscriminator(Discriminator):
         self.fc = wrap(keras.layers.Dense(1, kernel_initializer=init, name="fc"))
         self.build()
 
-    def call(self, images, training=False, return_features=False):
+    def call(self, images, training=False, labels=None, return_features=False):
         x = images * 2.0 - 1.0  # the paper's D sees [-1, 1]
         for conv in self.convs:
             x = ops.leaky_relu(conv(x, training=training), negative_slope=0.1)
         x = ops.reshape(x, (ops.shape(x)[0], -1))
-        return self.head(x, self.fc, training, return_features)
+        return self.head(x, self.fc, training, labels, return_features)

@@ -13,7 +13,8 @@ keras.ops in ganzoo/gan.py. Each backend module provides:
 - train_step: the Keras train_step of that backend's trainer (GAN.train_step is this function):
   it turns fit()'s state into the named values of the backend-neutral step and back (JAX:
   unpack/pack of the jitted state lists; TensorFlow: read the variables, write the buffers)
-- sample(generator, z): a generator's forward pass at inference, as numpy (JAX: compiled)
+- sample(generator, z, labels=None): a generator's forward pass at inference, as numpy (JAX:
+  compiled); labels: a conditional generator's classes
 
 state.py holds `StateLayout`, where each named value sits, shared by both.
 """

@@ -61,8 +61,11 @@ def optimizer_iterations(optimizer, optimizer_values):
     return ops.convert_to_tensor(optimizer.iterations)
 
 
-def sample(generator, z):
-    """generator(z, training=False) as numpy float32 (eager TensorFlow is fast enough here)."""
+def sample(generator, z, labels=None):
+    """generator(z, training=False) as numpy float32 (eager TensorFlow is fast enough here);
+    labels: the classes of a conditional generator."""
+    if labels is not None:
+        return ops.convert_to_numpy(generator(z, labels=labels, training=False)).astype("float32")
     return ops.convert_to_numpy(generator(z, training=False)).astype("float32")
 
 

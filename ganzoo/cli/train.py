@@ -445,6 +445,17 @@ def _run_locked(settings, model_dir):
     if remaining_fit_steps < 0:
         raise UsageError(f"--steps {total}: the run is already at discriminator step "
                          f"{initial_d_step}. Pass a larger --steps to train longer.")
+    if hyper.get("num_classes"):  # a conditional model: every image needs a class the model has
+        from ganzoo.architectures import check_labels
+
+        if source.labels is None:
+            raise UsageError(f"num_classes {hyper['num_classes']}: the data set {settings['dataset']} has no "
+                             "labels (a folder of class folders, CIFAR10, or a tfds set with 'label' has).")
+        try:
+            check_labels(source.labels, len(source.labels), hyper["num_classes"],
+                         f"the data set {settings['dataset']}")
+        except ValueError as error:  # a usage error: reported as one, no traceback
+            raise UsageError(f"{error} Set --num_classes to the data's number of classes.") from None
     dataset = gdata.make_dataset(
         source, hyper["batch_size"], disc_iters, seed=settings["seed"],
         start_step=initial_d_step // disc_iters, resolution=hyper["resolution"],

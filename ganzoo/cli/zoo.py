@@ -41,6 +41,10 @@ def register(subparsers):
                         "any other path: a folder of 000000.png, 000001.png, ...")
     p.add_argument("--batch-size", type=int, default=64, help="images per generator call (default 64)")
     p.add_argument("--columns", type=int, default=None, help="grid columns (default: square)")
+    p.add_argument("--class", dest="class_", default=None, metavar="CLASS",
+                   help="conditional models: every image of this class, a name (CIFAR10: airplane, "
+                        "automobile, bird, cat, deer, dog, frog, horse, ship, truck) or an index; "
+                        "without it, a conditional model draws one row per class (NUM // classes each)")
     p.add_argument("--truncation", type=float, default=None, metavar="T",
                    help="truncation trick: every z component within [-T, T], T in (0, 1] (default: none); "
                         "higher fidelity, less diversity (FIDs are measured without it)")
@@ -148,6 +152,8 @@ def cmd_info(args):
         print(f"paper FID: {paper['fid']:g}  ({paper['fid_protocol']}; {paper['source']})")
     else:
         print(f"paper FID: not recorded ({paper['source']})")
+    for target in entry.get("targets") or []:  # other implementations' figures, with their protocols
+        print(f"target {target['metric'].upper()}: {target['value']:g}  ({target['protocol']}; {target['source']})")
     if paper.get("note"):
         print(f"note: {paper['note']}")
     trained = entry.get("trained")
@@ -179,7 +185,7 @@ def cmd_info(args):
     return 0
 
 
-def _write_images(images, out, columns=None):
+def _write_images(images, out, columns=None, labels=None):
     from ganzoo.utils.images import save_grid, to_uint8
 
     if out.lower().endswith(".png"):
@@ -188,7 +194,7 @@ def _write_images(images, out, columns=None):
         import numpy as np
 
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        np.savez_compressed(out, images=images)
+        np.savez_compressed(out, images=images, **({} if labels is None else {"labels": labels}))
         return out
     from PIL import Image
 
@@ -210,21 +216,47 @@ def cmd_sample(args):
         raise ValueError("--num and --batch-size must be at least 1.")
     truncation = check_truncation(args.truncation, "--truncation")  # before any download
     generator = load(args.name, **_trust(args))
+    labels, columns, what = _sample_labels(generator, args)
+    num = args.num if labels is None else len(labels)
 
     # Same z as generator.sample(num, seed=seed, truncation=...), drawn once, then batch by batch.
-    z = sample_noise(args.num, generator.z_dim, args.seed, truncation)
+    z = sample_noise(num, generator.z_dim, args.seed, truncation)
     chunks = []
-    with tqdm(total=args.num, desc=f"sampling {args.name}", unit="img", disable=args.no_progress,
+    with tqdm(total=num, desc=f"sampling {args.name}", unit="img", disable=args.no_progress,
               file=sys.stderr) as bar:
-        for start in range(0, args.num, args.batch_size):
+        for start in range(0, num, args.batch_size):
             batch = z[start : start + args.batch_size]
-            chunks.append(generator.sample(len(batch), z=batch, batch_size=args.batch_size))
+            batch_labels = None if labels is None else labels[start : start + args.batch_size]
+            chunks.append(generator.sample(len(batch), z=batch, batch_size=args.batch_size, labels=batch_labels))
             bar.update(len(batch))
     images = np.concatenate(chunks, axis=0)
-    path = _write_images(images, args.out, columns=args.columns)
+    path = _write_images(images, args.out, columns=columns, labels=labels)
     truncated = f", truncation {truncation:g}" if truncation is not None else ""
-    print(f"{args.num} images of {args.name} (seed {args.seed}{truncated}) -> {path}")
+    print(f"{num} images of {args.name}{what} (seed {args.seed}{truncated}) -> {path}")
     return 0
+
+
+def _sample_labels(generator, args):
+    """(labels or None, grid columns, a phrase) of `ganzoo sample`: --class for every image, or one
+    row per class for a conditional model without it."""
+    import numpy as np
+
+    from ganzoo.zoo.classes import class_index, class_names
+
+    num_classes = int(getattr(generator, "num_classes", 0) or 0)
+    info = getattr(generator, "preset_info", None)
+    names = class_names(num_classes, getattr(info, "dataset", None)) if num_classes else None
+    if args.class_ is not None:
+        if not num_classes:
+            raise ValueError(f"--class {args.class_}: {args.name} is unconditional (no classes); drop --class.")
+        index = class_index(args.class_, num_classes, names)
+        label = names[index] if names else str(index)
+        return np.full((args.num,), index, dtype="int32"), args.columns, f", class {label}"
+    if not num_classes:
+        return None, args.columns, ""
+    per_class = args.columns or max(1, args.num // num_classes)
+    labels = np.repeat(np.arange(num_classes, dtype="int32"), per_class)
+    return labels, per_class, f", one row per class ({per_class} each)"
 
 
 def cmd_fetch(args):

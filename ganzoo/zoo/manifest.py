@@ -45,12 +45,13 @@ NORMALIZATION_TOKENS = {"none": "", "spectral": "sn", "layer": "ln", "batch": "b
 PENALTY_TOKENS = {"none": "", "wgan_gp": "gp", "dragan": "dragan", "r1": "r1", "l2": "l2"}
 NAMING = (
     "ARCH-LOSS-REGULARISER-DATASET; REGULARISER is the normalisation token (sn, ln, bn, snln) "
-    "followed by the penalty token (gp, dragan, r1, l2), or 'none' when both are absent"
+    "followed by the penalty token (gp, dragan, r1, l2), or 'none' when both are absent; "
+    "class-conditional models (training.num_classes > 0) end in -cond"
 )
 
 NAME_PATTERN = (
     r"^(sndcgan|resnet_cifar|resnet19)-(ns|minimax|wgan|ls|ls_raw|hinge)-"
-    r"(none|(sn|ln|bn|snln)?(gp|dragan|r1|l2)?)-(cifar10|celebahq|lsun_bedroom)$"
+    r"(none|(sn|ln|bn|snln)?(gp|dragan|r1|l2)?)-(cifar10|celebahq|lsun_bedroom)(-cond)?$"
 )
 
 _CACHE = {}
@@ -137,7 +138,8 @@ def expected_name(entry):
     """The name an entry must have, derived from its training config and data set."""
     t = entry["training"]
     regulariser = NORMALIZATION_TOKENS[t["normalization"]] + PENALTY_TOKENS[t["penalty"]]
-    return f"{t['architecture']}-{t['loss']}-{regulariser or 'none'}-{entry['dataset']}"
+    conditional = "-cond" if t.get("num_classes") else ""
+    return f"{t['architecture']}-{t['loss']}-{regulariser or 'none'}-{entry['dataset']}{conditional}"
 
 
 def validate(data=None, *, use_schema=True):

@@ -504,7 +504,8 @@ def load_preset(files, *, with_discriminator=False, source=None, verified="sha25
         _load_weights(gan.discriminator, files(DISCRIMINATOR_WEIGHTS), "discriminator", where)
         model = gan
     else:
-        model = generator_cls(resolution=resolution, z_dim=z_dim, name="generator")
+        classes = {k: int(gconfig[k]) for k in ("num_classes", "class_embedding") if k in gconfig}  # conditional
+        model = generator_cls(resolution=resolution, z_dim=z_dim, name="generator", **classes)
         _load_weights(model, files(GENERATOR_WEIGHTS), "generator", where)
     model.preset_info = info_from_metadata(metadata, source=source or where, verified=verified, name=name)
     return model

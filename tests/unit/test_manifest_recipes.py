@@ -262,8 +262,37 @@ def installed_manifest(monkeypatch):
     monkeypatch.delenv("GANZOO_MANIFEST", raising=False)
 
 
+# Class-conditional recipes (not compare_gan's): issue 13's standard conditional CIFAR10 model,
+# SNGAN with projection (Miyato & Koyama 2018), its optimiser as that paper states it.
+CONDITIONAL = {
+    "resnet_cifar-hinge-sn-cifar10-cond": {
+        "architecture": "resnet_cifar", "resolution": 32, "normalization": "spectral", "z_dim": 128,
+        "num_classes": 10, "class_embedding": 0, "loss": "hinge", "penalty": "none", "penalty_weight": 0.0,
+        "disc_iters": 5, "g_lr": 2e-4, "d_lr": 2e-4, "beta1": 0.0, "beta2": 0.9, "batch_size": 64,
+        "steps": 50_000 * 5,  # 50k generator updates; ganzoo counts discriminator steps
+        "ema_decay": None,
+    },
+}
+
+
 def test_every_manifest_entry_is_pinned_here():
-    assert set(manifest.names()) == set(RECIPES) | set(NOT_IN_COMPARE_GAN)
+    assert set(manifest.names()) == set(RECIPES) | set(NOT_IN_COMPARE_GAN) | set(CONDITIONAL)
+
+
+@pytest.mark.parametrize("name", sorted(CONDITIONAL))
+def test_conditional_recipe_and_its_targets(name, capsys):
+    entry = manifest.get_entry(name)
+    assert {k: entry["training"][k] for k in CONDITIONAL[name]} == CONDITIONAL[name]
+    assert entry["status"] == "recipe" and not entry["paper"]["in_best_table"]
+    assert entry["paper"]["fid"] == 17.5 and "Miyato & Koyama" in entry["paper"]["source"]
+    (studiogan,) = entry["targets"]
+    assert (studiogan["metric"], studiogan["value"]) == ("fid", 9.01)
+    assert "50,000 generated images and the 50,000 CIFAR10 training images" in studiogan["protocol"]
+    from ganzoo.cli.main import main as cli
+
+    assert cli(["info", name]) == 0
+    out = capsys.readouterr().out
+    assert "target FID: 9.01  (StudioGAN" in out and "paper FID: 17.5" in out and "num_classes     10" in out
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
@@ -285,7 +314,7 @@ def test_recipe_matches_generate_tasks_lib(name):
 
     outside = {"ema_decay", "ema_start_step", "real_label_smoothing", "fake_label_smoothing", "updates",
                "d_weight_clip", "minibatch_stddev", "minibatch_discrimination", "weight_init", "g_objective",
-               "orthogonal_reg"}
+               "orthogonal_reg", "num_classes", "class_embedding"}  # the paper's models are unconditional
     default = Recipe(training["architecture"])
     assert all(training[key] == getattr(default, key) for key in outside - {"ema_decay"})
     assert set(pinned) - {"fid"} == set(manifest.TRAINING_KEYS) - outside

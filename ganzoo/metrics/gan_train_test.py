@@ -1,0 +1,212 @@
+"""GAN-train and GAN-test (Shmelkov, Schmid & Alahari 2018, "How good is my GAN?").
+
+- GAN-test: the accuracy of a fixed classifier, trained on the real training set, on generated
+  labelled images. It measures quality (do the images of class y look like class y?), not
+  diversity: a generator that memorised one good image per class scores perfectly.
+- GAN-train: the real test accuracy of the same classifier recipe trained on N generated labelled
+  images. It falls when the generator misses part of the data (diversity) as well as when its
+  images are poor.
+
+Labels: a class-conditional generator's images carry the classes they were drawn for (uniform,
+from the seed). An unconditional generator has none: GAN-test then labels each image with the
+classifier's own prediction, so an accuracy would be 1 by construction; it reports the
+classifier's mean confidence in its own label instead, and says so in the result. GAN-train of an
+unconditional generator needs a labelling classifier (the fixed one: pseudo-labels, said in the
+result) and refuses without one.
+
+The classifier recipe (CLASSIFIER_RECIPE): ResNet-20 for CIFAR (He et al. 2016, section 4.2:
+6n+2 layers, 16/32/64 channels, 1x1 projection shortcuts when the shape changes, as the Keras
+CIFAR ResNet example's v1), SGD with Nesterov momentum 0.9, learning rate 0.1 with cosine decay,
+weight decay 5e-4 (decoupled, Keras' SGD weight_decay), batch 128, batch-norm momentum 0.9 (PyTorch's
+0.1), random shifts of up to 4 pixels (zero fill, as pad-and-crop) and horizontal flips. The seed paper's classifier (a ResNet of theirs) reached 92.8% on
+real CIFAR10; ResNet-20 is documented at 91.25% (He et al., Table 6).
+"""
+import hashlib
+
+import numpy as np
+
+CLASSIFIER_RECIPE = {
+    "architecture": "resnet", "depth": 20, "widths": (16, 32, 64), "shortcut": "1x1 projection",
+    "optimizer": "sgd", "learning_rate": 0.1, "schedule": "cosine", "momentum": 0.9, "nesterov": True,
+    "weight_decay": 5e-4, "batch_norm_momentum": 0.9, "batch_size": 128, "epochs": 100, "augmentation": "random shifts of up to 4 pixels (zero fill), horizontal flips",
+}
+
+
+def build_classifier(num_classes=10, resolution=32, depth=20, seed=0):
+    """The recipe's ResNet (depth 6n + 2) as a Keras Functional model: images in [0, 1] -> logits."""
+    import keras
+
+    if (depth - 2) % 6 or depth < 8:
+        raise ValueError(f"depth must be 6n + 2 (8, 14, 20, 32, ...); got {depth}.")
+    keras.utils.set_random_seed(int(seed))
+    blocks = (depth - 2) // 6
+
+    def conv(x, channels, kernel=3, strides=1):
+        return keras.layers.Conv2D(channels, kernel, strides=strides, padding="same",
+                                   kernel_initializer="he_normal")(x)
+
+    def bn_relu(x, relu=True):
+        x = keras.layers.BatchNormalization(momentum=0.9)(x)  # PyTorch's 0.1: settles in fewer steps
+        return keras.layers.ReLU()(x) if relu else x
+
+    inputs = keras.Input((resolution, resolution, 3))
+    x = keras.layers.Rescaling(2.0, offset=-1.0)(inputs)  # [0, 1] -> [-1, 1]
+    x = bn_relu(conv(x, 16))
+    for stage, channels in enumerate((16, 32, 64)):
+        for block in range(blocks):
+            strides = 2 if stage > 0 and block == 0 else 1
+            y = bn_relu(conv(x, channels, strides=strides))
+            y = bn_relu(conv(y, channels), relu=False)
+            if strides != 1 or x.shape[-1] != channels:
+                x = conv(x, channels, kernel=1, strides=strides)
+            x = keras.layers.ReLU()(keras.layers.Add()([x, y]))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(num_classes, kernel_initializer="he_normal")(x)
+    return keras.Model(inputs, outputs, name=f"resnet{depth}_classifier")
+
+
+def train_classifier(images, labels, num_classes=10, epochs=CLASSIFIER_RECIPE["epochs"],
+                     batch_size=CLASSIFIER_RECIPE["batch_size"], depth=CLASSIFIER_RECIPE["depth"], seed=0,
+                     augment=True, verbose=0):
+    """The recipe trained on (images in [0, 1], NHWC; int labels). Returns the Keras model."""
+    import keras
+
+    images = np.asarray(images, dtype="float32")
+    labels = np.asarray(labels)
+    if images.ndim != 4 or len(images) != len(labels) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"train_classifier: images (N, H, W, 3) in [0, 1] and N integer labels; got "
+                         f"{images.shape} and {labels.shape} {labels.dtype}.")
+    net = build_classifier(num_classes, images.shape[1], depth, seed)
+    if augment:  # random shifts and flips, active in training only
+        inputs = keras.Input(images.shape[1:])
+        x = keras.layers.RandomFlip("horizontal", seed=seed)(inputs)
+        # 4-pixel shifts with zero fill (pad 4 and crop, without RandomCrop's inference resize,
+        # which breaks the build on JAX)
+        x = keras.layers.RandomTranslation(4 / images.shape[1], 4 / images.shape[2], fill_mode="constant",
+                                           interpolation="nearest", seed=seed)(x)
+        model = keras.Model(inputs, net(x), name=net.name)
+    else:
+        model = net
+    steps = max(1, int(np.ceil(len(images) / batch_size))) * int(epochs)
+    schedule = keras.optimizers.schedules.CosineDecay(CLASSIFIER_RECIPE["learning_rate"], steps)
+    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=CLASSIFIER_RECIPE["momentum"], nesterov=True,
+                                                 weight_decay=CLASSIFIER_RECIPE["weight_decay"]),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.fit(images, labels.astype("int32"), batch_size=batch_size, epochs=int(epochs), shuffle=True,
+              verbose=verbose)
+    return net  # the classifier without the augmentation layers
+
+
+def predict(classifier, images, batch_size=256):
+    """Class probabilities (N, classes) of images in [0, 1]."""
+    from keras import ops
+
+    logits = np.concatenate([np.asarray(classifier.predict_on_batch(images[i : i + batch_size]))
+                             for i in range(0, len(images), batch_size)])
+    return np.asarray(ops.convert_to_numpy(ops.softmax(logits, axis=-1)))
+
+
+def accuracy(classifier, images, labels, batch_size=256):
+    return float(np.mean(predict(classifier, images, batch_size).argmax(axis=1) == np.asarray(labels)))
+
+
+def classifier_sha256(classifier):
+    """A hash of the classifier's weights (the protocol names the classifier it used)."""
+    digest = hashlib.sha256()
+    for weight in classifier.get_weights():
+        digest.update(np.ascontiguousarray(weight, dtype="float32").tobytes())
+    return digest.hexdigest()
+
+
+def _generated(generator, num, seed, batch_size, classifier=None):
+    """num generated images and their labels, and where the labels come from."""
+    num_classes = int(getattr(generator, "num_classes", 0) or 0)
+    if num_classes:
+        from ganzoo.architectures import sample_labels
+
+        labels = sample_labels(num, num_classes, seed)
+        return generator.sample(num, seed=seed, batch_size=batch_size, labels=labels), labels, "generator"
+    images = generator.sample(num, seed=seed, batch_size=batch_size)
+    if classifier is None:
+        return images, None, None
+    return images, predict(classifier, images).argmax(axis=1), "classifier"
+
+
+def gan_test(generator, classifier, num, seed=0, batch_size=256, real_accuracy=None):
+    """GAN-test of `generator` with the fixed `classifier`: a dict with the value and its protocol."""
+    images, labels, source = _generated(generator, num, seed, batch_size, classifier)
+    protocol = {"n_generated": int(num), "seed": int(seed), "classifier_sha256": classifier_sha256(classifier),
+                "classifier_real_accuracy": real_accuracy}
+    if source == "generator":
+        return {"value": accuracy(classifier, images, labels, batch_size), "labels": "the generator's classes",
+                "protocol": protocol}
+    confidence = predict(classifier, images, batch_size).max(axis=1)
+    return {"value": float(confidence.mean()),
+            "labels": "the classifier's own (the generator is unconditional): the value is the classifier's "
+                      "mean confidence in its own label, not an accuracy",
+            "protocol": protocol}
+
+
+def gan_train(generator, test_images, test_labels, num, epochs=CLASSIFIER_RECIPE["epochs"], seed=0,
+              classifier=None, batch_size=256, depth=CLASSIFIER_RECIPE["depth"], augment=True,
+              train_batch_size=CLASSIFIER_RECIPE["batch_size"]):
+    """GAN-train: the recipe trained on `num` generated labelled images, its accuracy on the real
+    test set. An unconditional generator's images are labelled by `classifier` (required then)."""
+    images, labels, source = _generated(generator, num, seed, batch_size, classifier)
+    if labels is None:
+        raise ValueError("GAN-train needs labelled images and this generator is unconditional: pass "
+                         "classifier= (the fixed real-data classifier labels the generated images), or "
+                         "evaluate a class-conditional model.")
+    num_classes = int(getattr(generator, "num_classes", 0) or 0) or int(np.max(test_labels)) + 1
+    trained = train_classifier(images, labels, num_classes, epochs=epochs, batch_size=train_batch_size, depth=depth,
+                               seed=seed, augment=augment)
+    return {"value": accuracy(trained, test_images, test_labels, batch_size),
+            "labels": "the generator's classes" if source == "generator"
+                      else "the fixed classifier's predictions (the generator is unconditional)",
+            "protocol": {"n_generated": int(num), "seed": int(seed), "epochs": int(epochs), "depth": int(depth),
+                         "n_test": int(len(test_labels)),
+                         "labelling_classifier_sha256": classifier_sha256(classifier) if classifier else None,
+                         "recipe": dict(CLASSIFIER_RECIPE, epochs=int(epochs), depth=int(depth),
+                                        batch_size=int(train_batch_size), augmentation=CLASSIFIER_RECIPE[
+                                            "augmentation"] if augment else "none")}}
+
+
+def train_reference_classifier(out, dataset="cifar10", epochs=CLASSIFIER_RECIPE["epochs"], seed=0,
+                               depth=CLASSIFIER_RECIPE["depth"], data_dir=None, synthetic_resolution=32,
+                               verbose=2):
+    """GAN-test's fixed classifier: the recipe trained on `dataset`'s train split, measured on its test
+    split. Writes OUT (a .keras file) and OUT.json (sha256 of the weights, real test accuracy, epochs,
+    seconds, the recipe); returns that record. `python training/train_classifier.py` runs it."""
+    import json
+    import pathlib
+    import time
+
+    from ganzoo.data.sources import load_source
+    from ganzoo.utils.files import write_text
+
+    out = pathlib.Path(out)
+    if out.suffix != ".keras":
+        raise ValueError(f"train_reference_classifier: out must be a .keras file; got {out}.")
+
+    def split(name):
+        source = load_source(dataset, split=name, data_dir=data_dir, synthetic_resolution=synthetic_resolution)
+        if source.labels is None or source.images is None:
+            raise ValueError(f"{dataset} ({name}) has no labels or does not fit in memory: GAN-test's classifier "
+                             "needs labelled images.")
+        return source.images.astype("float32") / 255.0, source.labels, len(source.class_names or []) or None
+
+    start = time.time()
+    train_images, train_labels, num_classes = split("train")
+    test_images, test_labels, _ = split("test")
+    num_classes = num_classes or int(max(train_labels.max(), test_labels.max())) + 1
+    classifier = train_classifier(train_images, train_labels, num_classes, epochs=epochs, depth=depth, seed=seed,
+                                  verbose=verbose)
+    record = {"dataset": dataset, "num_classes": num_classes, "epochs": int(epochs), "depth": int(depth),
+              "seed": int(seed), "train_images": int(len(train_labels)), "test_images": int(len(test_labels)),
+              "real_test_accuracy": accuracy(classifier, test_images, test_labels),
+              "seconds": round(time.time() - start, 1), "sha256": classifier_sha256(classifier),
+              "recipe": dict(CLASSIFIER_RECIPE, epochs=int(epochs), depth=int(depth))}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    classifier.save(str(out))
+    write_text(str(out) + ".json", json.dumps(record, indent=2) + "\n", what="classifier record")
+    return record
