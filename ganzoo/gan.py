@@ -134,6 +134,27 @@ def _check_first_images(images):
     )
 
 
+def check_jacobian_clamping(bounds):
+    """None (off) or (lambda_min, lambda_max) with None for no bound on a side; returns a tuple of
+    floats and Nones, or None."""
+    if bounds is None:
+        return None
+    try:
+        low, high = bounds
+    except (TypeError, ValueError):
+        raise ValueError(f"jacobian_clamping must be None or a pair (lambda_min, lambda_max), e.g. (1, 20) "
+                         f"as Odena et al.; got {bounds!r}.") from None
+    low = None if low is None else float(low)
+    high = None if high is None else float(high)
+    if low is None and high is None:
+        return None
+    if (low is not None and not low >= 0) or (high is not None and not high > 0) or (
+            low is not None and high is not None and not low < high):
+        raise ValueError(f"jacobian_clamping needs 0 <= lambda_min < lambda_max (Odena et al.: 1 and 20); "
+                         f"got ({low}, {high}).")
+    return (low, high)
+
+
 def _labels(labels):
     """The labels keyword of a conditional network's call; nothing for an unconditional one."""
     return {} if labels is None else {"labels": labels}
@@ -243,6 +264,7 @@ class GAN(keras.Model):
         updates="alternating",
         g_objective="loss",
         orthogonal_reg=0.0,
+        jacobian_clamping=None,
         **kwargs,
     ):
         """Configure training.
@@ -267,6 +289,8 @@ class GAN(keras.Model):
             g_objective: "loss" (the GAN loss's generator term) or "feature_matching" (Salimans
                 et al.: ||mean f(real) - mean f(fake)||^2 of the features entering D's last layer).
             orthogonal_reg: beta of BigGAN's orthogonal regularisation of G's kernels; 0: off.
+            jacobian_clamping: (lambda_min, lambda_max) of Odena et al.'s Jacobian clamping (either
+                may be None: no bound on that side); None: off. See `_jacobian_clamping`.
             **kwargs: passed to keras.Model.compile (steps_per_execution, jit_compile, ...).
         """
         for unsupported in ("optimizer", "metrics", "loss_weights", "weighted_metrics"):
@@ -310,6 +334,7 @@ class GAN(keras.Model):
         if not float(orthogonal_reg) >= 0:
             raise ValueError(f"orthogonal_reg must be >= 0 (0: off); got {orthogonal_reg}.")
         self.orthogonal_reg = float(orthogonal_reg)
+        self.jacobian_clamping = check_jacobian_clamping(jacobian_clamping)
         g_optimizer = paper_adam() if g_optimizer is None else g_optimizer
         d_optimizer = paper_adam() if d_optimizer is None else d_optimizer
         optimizer = GANOptimizer(g_optimizer, d_optimizer)
@@ -331,6 +356,7 @@ class GAN(keras.Model):
             "updates": self.updates,
             "g_objective": self.g_objective,
             "orthogonal_reg": self.orthogonal_reg,
+            "jacobian_clamping": self.jacobian_clamping,
             "steps_per_execution": kwargs.get("steps_per_execution", 1),
         }
 
@@ -433,9 +459,13 @@ class GAN(keras.Model):
         new_d_buffers = layout.restart_power_iteration(after_fake, after_real)
         return total, (penalty, new_d_buffers, new_g_buffers, noise.state)
 
-    def _generator_objective(self, g_params, g_buffers, d_params, d_buffers, z, real, labels=None):
+    def _generator_objective(self, g_params, g_buffers, d_params, d_buffers, z, real, labels=None,
+                             perturbation=None):
         fake, new_g_buffers = self.generator.stateless_call(g_params, g_buffers, z, training=True,
                                                             **_labels(labels))
+        clamping = 0.0
+        if perturbation is not None:
+            clamping = self._jacobian_clamping(g_params, g_buffers, z, fake, perturbation, labels)
         if self.g_objective == "feature_matching":
             loss, new_d_buffers = self._feature_matching(d_params, d_buffers, real, fake, labels)
         else:
@@ -446,7 +476,26 @@ class GAN(keras.Model):
             from ganzoo.regularizers import model_orthogonal_regularization
 
             loss = loss + self.orthogonal_reg * model_orthogonal_regularization(self.generator, g_params)
-        return loss, (new_g_buffers, new_d_buffers)
+        return loss + clamping, (new_g_buffers, new_d_buffers)
+
+    def _jacobian_clamping(self, g_params, g_buffers, z, fake, perturbation, labels=None):
+        """Odena et al. 2018, Algorithm 1: Q = ||G(z) - G(z + delta)|| / ||delta|| per sample
+        (delta: a random direction of length epsilon = 1), then mean (max(Q, l_max) - l_max)^2 +
+        (min(Q, l_min) - l_min)^2, which keeps G's Jacobian's gain along random directions within
+        [l_min, l_max]. G(z + delta) is its own training-mode call whose batch-norm updates are
+        dropped, so the GAN term sees exactly the step it would without clamping."""
+        low, high = self.jacobian_clamping
+        moved, _ = self.generator.stateless_call(g_params, g_buffers, z + perturbation, training=True,
+                                                 **_labels(labels))
+        axes = tuple(range(1, len(fake.shape)))
+        q = ops.sqrt(ops.sum(ops.square(fake - moved), axis=axes) + 1e-12) / ops.sqrt(
+            ops.sum(ops.square(perturbation), axis=-1))
+        penalty = ops.zeros_like(q)
+        if high is not None:
+            penalty = penalty + ops.square(ops.maximum(q, high) - high)
+        if low is not None:
+            penalty = penalty + ops.square(ops.minimum(q, low) - low)
+        return ops.mean(penalty)
 
     def _feature_matching(self, d_params, d_buffers, real, fake, labels=None):
         """||E f(real) - E f(fake)||^2 over the batch, f: the features entering D's last layer
@@ -573,6 +622,14 @@ class GAN(keras.Model):
             values["noise"] = noise.state
             return ops.minimum(ops.cast(ops.floor(u), "int32"), self.num_classes - 1)
 
+        def draw_direction():
+            """Jacobian clamping's delta: a unit direction per z (after z and the classes, so the
+            noise of a step without clamping is unchanged)."""
+            noise = noise_random.NoiseStream(values["noise"], backend.replica_id())
+            direction = noise.direction((per_step, self.z_dim))
+            values["noise"] = noise.state
+            return direction
+
         def real_slice(i):
             return None if real_labels is None else real_labels[i * per_step : (i + 1) * per_step]
 
@@ -600,15 +657,17 @@ class GAN(keras.Model):
             if i == 0:
                 g_z = draw_z(self.disc_iters) if self.resample_generator_z else z
                 # G's classes go with its z: D update 0's unless z is drawn afresh
-                g_labels = (draw_labels() if self.resample_generator_z else fake_labels,) if self.num_classes else ()
+                g_labels = (draw_labels() if self.resample_generator_z else fake_labels) if self.num_classes else None
+                perturbation = draw_direction() if self.jacobian_clamping is not None else None
                 if self.updates == "alternating":
                     (g_loss, (values["g_buffers"], values["d_buffers"])), grads = g_grad(
                         values["g_params"], values["g_buffers"], values["d_params"], values["d_buffers"], g_z,
-                        real, *g_labels,
+                        real, g_labels, perturbation,
                     )
                 else:  # simultaneous: D's weights (and u) as they were before its update
                     (g_loss, (values["g_buffers"], _)), grads = g_grad(
-                        values["g_params"], values["g_buffers"], d_before[0], d_before[1], g_z, real, *g_labels
+                        values["g_params"], values["g_buffers"], d_before[0], d_before[1], g_z, real,
+                        g_labels, perturbation,
                     )
                 values["g_params"], values["g_opt"] = backend.apply_gradients(
                     self.generator_optimizer, grads, self.generator.trainable_variables,
@@ -675,7 +734,8 @@ def build_gan(recipe=None, *, seed=None, **settings):
     penalty_weight,
     real_label_smoothing, fake_label_smoothing, disc_iters, g_lr, d_lr, beta1, beta2,
     updates, d_weight_clip, batch_size, steps, ema_decay, ema_start_step, minibatch_stddev,
-    minibatch_discrimination, weight_init, g_objective, orthogonal_reg) override it, and the
+    minibatch_discrimination, weight_init, g_objective, orthogonal_reg, jacobian_clamp_min,
+    jacobian_clamp_max) override it, and the
     rest go to GAN.compile (resample_generator_z, steps_per_execution, jit_compile, ...).
     batch_size and steps belong to the schedule: they are checked, and the caller trains with them.
 
@@ -722,6 +782,7 @@ def build_gan(recipe=None, *, seed=None, **settings):
         updates=recipe.updates,
         g_objective=recipe.g_objective,
         orthogonal_reg=recipe.orthogonal_reg,
+        jacobian_clamping=recipe.jacobian_clamping,
         disc_iters=recipe.disc_iters,
         **settings,
     )

@@ -88,6 +88,14 @@ class NoiseStream:
         values, self.state = uniform(shape, self.state, minval, maxval, self.stream)
         return values
 
+    def direction(self, shape):
+        """Unit vectors along the last axis, uniform on the sphere: N(0, 1) by Box-Muller from
+        two uniform draws (u1 in (0, 1], so the log is finite), normalised."""
+        u1 = 1.0 - self.uniform(shape)
+        u2 = self.uniform(shape)
+        normal = ops.sqrt(-2.0 * ops.log(u1)) * ops.cos(2.0 * np.pi * u2)
+        return normal / ops.sqrt(ops.sum(ops.square(normal), axis=-1, keepdims=True) + 1e-12)
+
 
 @keras.saving.register_keras_serializable(package="ganzoo")
 class PortableNormal(keras.initializers.Initializer):

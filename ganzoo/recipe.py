@@ -157,6 +157,13 @@ class Recipe:
     orthogonal_reg: float = _field(
         0.0, "BigGAN's orthogonal regularisation of G: beta * sum ||W^T W * (1 - I)||_F^2 over G's "
         "kernels added to G's loss (BigGAN: 1e-4; 0 = off).", OBJECTIVE, kind=float, minimum=0)
+    jacobian_clamp_min: typing.Optional[float] = _field(
+        None, "Jacobian clamping (Odena et al. 2018): G's gain ||G(z) - G(z + delta)|| / ||delta|| along "
+        "random unit directions is pushed up to at least this (Odena: 1); None = no lower bound.",
+        OBJECTIVE, kind=float, minimum=0, nullable=True)
+    jacobian_clamp_max: typing.Optional[float] = _field(
+        None, "Jacobian clamping: that gain is pushed down to at most this (Odena: 20); None = no upper "
+        "bound (both None: clamping off).", OBJECTIVE, kind=float, exclusive_minimum=0, nullable=True)
     disc_iters: int = _field(1, "Discriminator updates per generator update (1 or 5 in the paper).",
                              OPTIMIZER, kind=int, minimum=1)
     g_lr: float = _field(2e-4, "Generator learning rate (Adam).", OPTIMIZER, kind=float,
@@ -208,6 +215,10 @@ class Recipe:
         if values["minibatch_stddev"] == 1:
             raise RecipeError("minibatch_stddev 1: the standard deviation of a group of one sample is "
                               "0; use a group size of at least 2 (PGGAN: 4) or 0 for off.")
+        low, high = values["jacobian_clamp_min"], values["jacobian_clamp_max"]
+        if low is not None and high is not None and not low < high:
+            raise RecipeError(f"jacobian_clamp_min {low} must be below jacobian_clamp_max {high} "
+                              "(Odena et al.: 1 and 20).")
         if values["d_lr"] is None:
             values["d_lr"] = values["g_lr"]
         for name, value in values.items():
@@ -412,6 +423,12 @@ class Recipe:
                 flags.DEFINE_integer(spec.name, None, text, flag_values=flag_values)
             else:
                 flags.DEFINE_float(spec.name, None, text, flag_values=flag_values)
+
+    @property
+    def jacobian_clamping(self):
+        """GAN.compile's jacobian_clamping: (min, max), or None when both are None (off)."""
+        bounds = (self.jacobian_clamp_min, self.jacobian_clamp_max)
+        return None if bounds == (None, None) else bounds
 
     def gan_kwargs(self):
         """The fields GAN construction reads (every field but the schedule)."""

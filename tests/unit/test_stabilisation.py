@@ -376,3 +376,80 @@ def test_new_options_train_through_fit(fields):
     points = np.random.default_rng(0).normal(size=(16, 2)).astype("float32")
     history = gan.fit(points, batch_size=8, epochs=1, verbose=0)
     assert gan.d_steps == 2 and np.isfinite(history.history["d_loss"]).all()
+
+
+# ------------------------------------------------------------------- Jacobian clamping (seed 004)
+def _np_clamping(gan, z, delta, low, high):
+    """Odena et al. 2018, Algorithm 1, in float64 on mlp2d's generator (no batch norm)."""
+    g = _pairs(gan.generator)
+    forward = lambda x: _np_mlp(x, g, 2) @ g[2][0] + g[2][1]  # noqa: E731
+    q = np.linalg.norm(forward(z) - forward(z + delta), axis=1) / np.linalg.norm(delta, axis=1)
+    penalty = np.zeros_like(q)
+    if high is not None:
+        penalty += (np.maximum(q, high) - high) ** 2
+    if low is not None:
+        penalty += (np.minimum(q, low) - low) ** 2
+    return penalty.mean(), q
+
+
+@pytest.mark.parametrize("low, high", [(1.0, 20.0), (5.0, None), (None, 0.05), (0.0, 1e-3)])
+def test_jacobian_clamping_adds_odenas_penalty_to_g_loss(rng, low, high):
+    plain = ganzoo.build_gan("mlp2d", normalization="none", z_dim=3, seed=4)
+    gan = ganzoo.build_gan("mlp2d", normalization="none", z_dim=3, seed=4, jacobian_clamp_min=low,
+                           jacobian_clamp_max=high)
+    z = rng.uniform(-1, 1, size=(16, 3)).astype("float32")
+    delta = rng.normal(size=(16, 3))
+    delta = (delta / np.linalg.norm(delta, axis=1, keepdims=True)).astype("float32")
+    real = rng.normal(size=(16, 2)).astype("float32")
+    values = lambda vs: [v.value for v in vs]  # noqa: E731
+    g, d = gan.generator, gan.discriminator
+    loss, _ = gan._generator_objective(values(g.trainable_variables), values(g.non_trainable_variables),
+                                       values(d.trainable_variables), values(d.non_trainable_variables),
+                                       ops.convert_to_tensor(z), ops.convert_to_tensor(real), None,
+                                       ops.convert_to_tensor(delta))
+    want, q = _np_clamping(gan, z, delta, low, high)
+    got = float(ops.convert_to_numpy(loss)) - _objective(plain, z, real)
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-6)
+    assert want > 0  # every case has samples outside its bounds (q of a fresh mlp2d is about 0.1-1)
+
+
+def test_jacobian_clamping_raises_gs_gain_in_training():
+    """With a lower bound far above G's initial gain, a few G updates raise the gain along random
+    directions (the penalty's gradient reaches G through both of its calls)."""
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(64, 2)).astype("float32")
+    z = rng.uniform(-1, 1, size=(256, 3)).astype("float32")
+    delta = rng.normal(size=(256, 3))
+    delta = (delta / np.linalg.norm(delta, axis=1, keepdims=True)).astype("float32")
+    gains = {}
+    for low in (None, 10.0):
+        gan = ganzoo.build_gan("mlp2d", normalization="none", z_dim=3, seed=0, g_lr=1e-2,
+                               jacobian_clamp_min=low)
+        before = _np_clamping(gan, z, delta, 1.0, None)[1].mean()
+        gan.fit(points, batch_size=16, epochs=5, verbose=0)
+        gains[low] = (before, _np_clamping(gan, z, delta, 1.0, None)[1].mean())
+    assert gains[10.0][0] == pytest.approx(gains[None][0])  # the same initial G
+    assert gains[10.0][1] > 3 * gains[None][1] and gains[10.0][1] > 2.0, gains
+
+
+def test_jacobian_clamping_draws_its_directions_after_the_steps_other_noise(rng):
+    """The direction comes after z in the noise stream: clamping off keeps the old step's noise
+    (one draw), on adds two (Box-Muller's two uniforms); the recipe round-trips; bad bounds are
+    refused with the fix."""
+    points = rng.normal(size=(8, 2)).astype("float32")
+    draws = {}
+    for bounds in ((None, None), (1.0, 20.0)):
+        gan = ganzoo.build_gan("mlp2d", z_dim=3, seed=0, jacobian_clamp_min=bounds[0],
+                               jacobian_clamp_max=bounds[1])
+        before = int(np.asarray(gan.noise_state)[1])
+        gan.train_on_batch(points)
+        draws[bounds] = int(np.asarray(gan.noise_state)[1]) - before
+    assert draws == {(None, None): 1, (1.0, 20.0): 3}
+    recipe = Recipe("mlp2d", jacobian_clamp_min=1.0, jacobian_clamp_max=20.0)
+    assert Recipe.from_dict(recipe.to_dict()).jacobian_clamping == (1.0, 20.0)
+    assert gan.get_compile_config()["jacobian_clamping"] == (1.0, 20.0)
+    assert Recipe("mlp2d").jacobian_clamping is None
+    with pytest.raises(RecipeError, match="must be below jacobian_clamp_max"):
+        Recipe("mlp2d", jacobian_clamp_min=20.0, jacobian_clamp_max=1.0)
+    with pytest.raises(ValueError, match="pair"):
+        gan.compile(jacobian_clamping=3.0)
