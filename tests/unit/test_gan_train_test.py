@@ -126,18 +126,17 @@ def real_test_set(n=60, seed=5):
     return class_images(labels, seed), labels
 
 
-def test_the_evaluator_records_gan_test_and_gan_train(classifier, classifier_file):
+def test_the_evaluator_records_gan_test(classifier, classifier_file):
+    """GAN-test through the Evaluator (GAN-train through it: the `ganzoo eval` test below)."""
     from ganzoo.metrics import evaluator
 
-    ev = evaluator.Evaluator(("gan_test", "gan_train"), progress=False, seed=1, gan_classifier=str(classifier_file),
-                             gan_train_real=real_test_set(), gan_train_epochs=3, gan_train_options=SMALL)
+    ev = evaluator.Evaluator(("gan_test",), progress=False, seed=1, gan_classifier=str(classifier_file))
     result = ev.evaluate(FakeGenerator(), num_generated=90)
-    assert result["metrics"]["gan_test"] > 0.95 and result["metrics"]["gan_train"] > 0.9
+    assert result["metrics"]["gan_test"] > 0.95
     p = result["protocol"]["gan_train_test"]
     assert p["classifier"] == "c.keras" and p["classifier_sha256"] == gtt.classifier_sha256(classifier)
     assert p["classifier_real_accuracy"] == 0.97 and p["classifier_record"] == "c.keras.json"
-    assert p["n_generated"] == 90 and p["n_per_class"] == 30 and p["gan_train_epochs"] == 3 and p["n_test"] == 60
-    assert p["gan_train_recipe"]["depth"] == 8 and p["gan_train_recipe"]["augmentation"] == "none"
+    assert p["n_generated"] == 90 and p["n_per_class"] == 30 and "gan_train_epochs" not in p
     assert str(classifier_file.parent) not in str(result["protocol"])  # file names, no machine paths
     assert "c.keras" in evaluator.format_result(result)
     # A generator that ignores the asked classes: GAN-test at chance (1 / K), GAN-test only.
@@ -217,11 +216,26 @@ def test_ganzoo_eval_metrics_gan_test_gan_train(classifier_file, tmp_path, monke
     p = record["protocol"]["gan_train_test"]
     assert (p["classifier"], p["n_per_class"], p["gan_train_epochs"], p["n_test"], p["gan_train_real"]) == \
         ("c.keras", 30, 3, 60, "labelled")
+    assert p["gan_train_recipe"]["depth"] == 8 and p["gan_train_recipe"]["augmentation"] == "none"
     assert str(tmp_path) not in json.dumps(record["protocol"])
     code, record = ganzoo_eval("blind", "gan_test", "--num-samples", "150", "--sample-sets", "2")
     assert code == 0 and len(record["metrics"]["gan_test"]["values"]) == 2
     assert record["metrics"]["gan_test"]["mean"] == pytest.approx(1 / K, abs=0.1)
-    assert "gan_train_epochs" not in record["protocol"]["gan_train_test"]
     capsys.readouterr()
     assert ganzoo_eval("unconditional", "gan_test")[0] == 1
     assert "need a class-conditional generator" in capsys.readouterr().err
+
+
+def test_ganzoo_eval_generator_weights_of_a_conditional_run(tmp_path, capsys):
+    """--num-classes rebuilds a conditional run's generator; the classifier is checked against it
+    before any image is drawn."""
+    from ganzoo.architectures import build_generator
+    from ganzoo.cli import main as cli
+
+    weights = tmp_path / "cond.generator.weights.h5"
+    build_generator("sndcgan", resolution=32, num_classes=3).save_weights(str(weights))
+    gtt.build_classifier(5, 32, depth=8).save(str(tmp_path / "five.keras"))
+    argv = ["eval", "--generator-weights", str(weights), "--architecture", "sndcgan", "--metrics", "gan_test",
+            "--classifier", str(tmp_path / "five.keras"), "--no-progress"]
+    assert cli.main(argv + ["--num-classes", "3"]) == 1
+    assert "has 5 classes and the generator 3" in capsys.readouterr().err
