@@ -6,6 +6,7 @@
     ganzoo fid A B                              # A, B: image folder / tar / features .npy / stats .npz
     ganzoo eval MODEL [--out R.json]            # a zoo model / preset with the paper's protocol
     ganzoo eval --generator-weights G.weights.h5 --architecture sndcgan [--resolution 32] --out R.json
+    ganzoo eval MODEL --metrics gan_test,gan_train --classifier C.keras   # class-conditional models
 
 Outputs are checked before any work starts (suffix, a parent that is a file) and written
 atomically; `--limit N` takes a seeded random subset of N images (or feature rows), recorded in
@@ -93,6 +94,8 @@ def register(subparsers):
     p.add_argument("--resolution", type=int, default=None,
                    help="image size of --generator-weights (default: the family's, 32 or 128)")
     add_option(p, "--z-dim", type=int, default=None, help="latent size of --generator-weights (default 128)")
+    add_option(p, "--num-classes", type=int, default=None,
+               help="classes of a class-conditional --generator-weights (default 0: unconditional)")
     p.add_argument("--dataset", default=None,
                    help="data set whose protocol and reference images --generator-weights is evaluated "
                         "with (default cifar10; a zoo model or preset names its own)")
@@ -102,7 +105,8 @@ def register(subparsers):
     add_option(p, "--sample-sets", type=int, default=3, help="independent sample sets")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--metrics", default="fid,kid",
-                   help="comma-separated: fid,kid,precision_recall,ms_ssim,swd,jacobian,nearest_neighbours")
+                   help="comma-separated: fid,kid,precision_recall,ms_ssim,swd,jacobian,nearest_neighbours,"
+                        "gan_test,gan_train (the last two: class-conditional models)")
     p.add_argument("--real", default=None,
                    help="real images (folder/tar) instead of the protocol's reference set")
     add_option(p, "--jacobian-z", type=int, default=64,
@@ -110,6 +114,14 @@ def register(subparsers):
     add_option(p, "--nn-train", default=None, metavar="PATH",
                help="nearest_neighbours: the training set (images folder/tar or features .npy; "
                     "default: the data set's train split, its features cached)")
+    p.add_argument("--classifier", default=None, metavar="PATH.keras",
+                   help="gan_test: the fixed classifier trained on real data (training/train_classifier.py "
+                        "writes it and PATH.keras.json, whose sha256 is checked)")
+    add_option(p, "--gan-train-real", default=None, metavar="DATA",
+               help="gan_train: the real labelled test set (a folder of class folders, a tar, cifar10; "
+                    "its test split; default: the model's data set)")
+    add_option(p, "--gan-train-epochs", type=int, default=None,
+               help="gan_train: epochs of the classifier recipe on the generated images (default 100)")
     _add_common(p, limit=False)
     p.set_defaults(func=cmd_eval)
 
@@ -234,6 +246,7 @@ def cmd_eval(args):
     _positive(args.num_samples, "--num-samples")
     _positive(args.sample_sets, "--sample-sets")
     _positive(args.jacobian_z, "--jacobian-z")
+    _positive(args.gan_train_epochs, "--gan-train-epochs")
     if args.out:
         check_output_path(args.out, what="evaluation record")
     name, generator, entry = _eval_target(args)
@@ -251,6 +264,9 @@ def cmd_eval(args):
         network=_network(args.batch_size) if _needs_network(args.metrics) else None,
         nn_train=args.nn_train,
         jacobian_z=args.jacobian_z,
+        gan_classifier=args.classifier,
+        gan_train_real=args.gan_train_real,
+        gan_train_epochs=args.gan_train_epochs,
     )
     if args.generator_weights:
         record["generator_weights"] = str(args.generator_weights)
@@ -261,7 +277,7 @@ def cmd_eval(args):
     return 0
 
 
-_WEIGHTS_OPTIONS = ("architecture", "resolution", "z_dim", "dataset")
+_WEIGHTS_OPTIONS = ("architecture", "resolution", "z_dim", "num_classes", "dataset")
 
 
 def _eval_target(args):
@@ -288,9 +304,11 @@ def _eval_target(args):
         raise ValueError("--generator-weights needs --architecture (sndcgan, resnet_cifar or resnet19)")
     _positive(args.resolution, "--resolution")
     _positive(args.z_dim, "--z-dim")
+    _positive(args.num_classes, "--num-classes", minimum=0)
     from ganzoo.architectures import DEFAULT_Z_DIM, build_generator
 
-    generator = build_generator(args.architecture, resolution=args.resolution, z_dim=args.z_dim or DEFAULT_Z_DIM)
+    generator = build_generator(args.architecture, resolution=args.resolution, z_dim=args.z_dim or DEFAULT_Z_DIM,
+                                num_classes=args.num_classes or 0)
     generator.load_weights(str(args.generator_weights))
     name = pathlib.Path(args.generator_weights).name.split(".")[0]
     return name, generator, {"dataset": args.dataset or "cifar10", "paper": {}}

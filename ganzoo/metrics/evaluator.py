@@ -12,7 +12,11 @@ classifier for IS). Every number comes back with its protocol: N generated, N re
 split, the resize, the network's hash. "jacobian" (generator conditioning, metrics/jacobian.py)
 needs no images: it differentiates the generator model itself at `jacobian_z` sampled z.
 "nearest_neighbours" (copies and collapse, metrics/nearest_neighbours.py) also needs the training
-set's features (`nn_train`); the real set is its held-out side.
+set's features (`nn_train`); the real set is its held-out side. "gan_test" and "gan_train"
+(Shmelkov et al. 2018, metrics/gan_train_test.py) need a class-conditional generator and draw
+their own labelled images (num_generated per set, classes balanced): GAN-test scores them with a
+fixed classifier (`gan_classifier`, a .keras file), GAN-train trains the classifier recipe on
+them and scores it on the real labelled test set (`gan_train_real`).
 
 `evaluate_zoo_model(name, generator=..., entry=...)` is the paper's protocol for a zoo model
 (CIFAR10: 10k generated vs the 10k test images, 3 sample sets, mean and std), used by
@@ -34,9 +38,11 @@ from ganzoo.metrics.batches import iterate_batches, sample_seed  # noqa: F401 - 
 from ganzoo.utils.images import check_images
 
 METRICS = ("fid", "kid", "precision_recall", "ms_ssim", "swd", "inception_score", "jacobian",
-           "nearest_neighbours")
+           "nearest_neighbours", "gan_train", "gan_test")
 FEATURE_METRICS = ("fid", "kid", "precision_recall", "nearest_neighbours")
-MODEL_METRICS = ("jacobian",)  # computed from the generator model, not from its images
+CLASS_METRICS = ("gan_train", "gan_test")  # class-conditional: labelled images drawn for them
+# Computed from the generator model, not from the pass's images.
+MODEL_METRICS = ("jacobian",) + CLASS_METRICS
 # The paper's protocol per dataset: generated images per set, and the real split compared with.
 PROTOCOLS = {
     "cifar10": {"num_generated": 10000, "real_split": "test", "num_real": 10000},
@@ -97,13 +103,20 @@ class Evaluator:
     nn_train: for "nearest_neighbours", the training set: a features .npy path, an (N, 2048)
     array, or images (folder, tar, array); the real set must be held out from it (test split).
     nn_quantile: where that metric cuts the real distances (default 1%).
+    gan_classifier: for "gan_test", the fixed classifier trained on real data: a .keras path
+    (checked by gan_train_test.load_classifier: classes, input shape, its record's sha256) or a
+    Keras model. gan_train_real: for "gan_train", the real labelled test set: (images in [0, 1],
+    labels) or a labelled data set name or path (ganzoo.data.load_source, its test split).
+    gan_train_epochs: epochs of the recipe on the generated images; gan_train_options: other
+    deviations from the recipe passed to gan_train (depth, augment, train_batch_size; recorded).
     """
 
     def __init__(self, metrics=("fid", "kid"), network=None, batch_size=50, seed=0,
                  progress=True, classifier=None, kid_block_size=1024, pr_k=3,
                  ms_ssim_batches=5, ms_ssim_batch_size=64, swd_patches=64, is_splits=10,
                  min_samples=None, jacobian_z=64, jacobian_batch_size=256, nn_train=None,
-                 nn_quantile=0.01):
+                 nn_quantile=0.01, gan_classifier=None, gan_train_real=None, gan_train_epochs=None,
+                 gan_train_options=None):
         unknown = sorted(set(metrics) - set(METRICS))
         if unknown:
             raise ValueError(f"unknown metrics {unknown}; choose from {', '.join(METRICS)}")
@@ -125,11 +138,90 @@ class Evaluator:
         self.swd_patches, self.is_splits = swd_patches, is_splits
         self.min_samples = min_samples  # for FID's covariances; None: feature dim + 1
         self.nn_train, self.nn_quantile, self._nn_train_features = nn_train, float(nn_quantile), None
+        self._set_class_metrics(gan_classifier, gan_train_real, gan_train_epochs, gan_train_options)
         if network is None and self.needs_features:
             from ganzoo.metrics import inception
 
             network = inception.default_network(self.batch_size)
         self.network = network
+
+    def _set_class_metrics(self, classifier, train_real, epochs, options):
+        from ganzoo.metrics.gan_train_test import CLASSIFIER_RECIPE, TRAIN_COMMAND
+
+        if "gan_test" in self.metrics and classifier is None:
+            raise ValueError("gan_test needs the fixed classifier trained on real data: gan_classifier= (ganzoo "
+                             f"eval: --classifier PATH.keras); train one with {TRAIN_COMMAND}")
+        if "gan_train" in self.metrics and train_real is None:
+            raise ValueError("gan_train needs the real labelled test set: gan_train_real= (images in [0, 1], "
+                             "labels) or a labelled data set (ganzoo eval: --gan-train-real, default the data "
+                             "set's test split)")
+        epochs = CLASSIFIER_RECIPE["epochs"] if epochs is None else epochs
+        if int(epochs) != epochs or epochs < 1:
+            raise ValueError(f"gan_train_epochs must be a positive integer; got {epochs!r}")
+        self.gan_classifier, self.gan_train_real = classifier, train_real
+        self.gan_train_epochs, self.gan_train_options = int(epochs), dict(options or {})
+        self._gan_classifier = self._gan_real = None
+
+    def check_class_metrics(self, generator):
+        """For gan_train / gan_test: the generator must be conditional, the classifier and the real
+        test set must match its classes; loads both once (errors before any long work)."""
+        from ganzoo.metrics import gan_train_test as gtt
+
+        wanted = [m for m in CLASS_METRICS if m in self.metrics]
+        if not wanted:
+            return
+        num_classes = gtt.require_conditional(generator, " and ".join(wanted))
+        shape = getattr(generator, "image_shape", None)
+        if "gan_test" in self.metrics and self._gan_classifier is None:
+            classifier = self.gan_classifier
+            if isinstance(classifier, (str, os.PathLike)):
+                self._gan_classifier = gtt.load_classifier(classifier, num_classes, shape)
+            else:
+                self._gan_classifier = (classifier, {
+                    "classifier": getattr(classifier, "name", type(classifier).__name__),
+                    "classifier_sha256": gtt.classifier_sha256(classifier), "classifier_record": None,
+                    "classifier_real_accuracy": None})
+        if "gan_train" in self.metrics and self._gan_real is None:
+            real = self.gan_train_real
+            if isinstance(real, (str, os.PathLike)):
+                images, labels, classes = gtt.labelled_images(real, "test")
+                name = pathlib.Path(str(real)).name if os.path.exists(str(real)) else str(real)
+            else:
+                (images, labels), classes, name = real, None, "given arrays"
+                images, labels = np.asarray(images, dtype="float32"), np.asarray(labels)
+            classes = classes or int(labels.max()) + 1
+            if classes > num_classes or labels.min() < 0:
+                raise ValueError(f"gan_train: the real test set {name} has {classes} classes and the generator "
+                                 f"{num_classes}: give the test split of the generator's data set (the same "
+                                 "classes, in the same order).")
+            if shape is not None and images.shape[1:] != tuple(shape):
+                raise ValueError(f"gan_train: the real test images have shape {images.shape[1:]} and the "
+                                 f"generator makes {tuple(shape)}: give the generator's data set at its "
+                                 "resolution.")
+            self._gan_real = (images, labels, name)
+
+    def class_metrics(self, generator, num, seed):
+        """gan_test / gan_train of `num` balanced labelled images drawn with `seed`: (values, protocol)."""
+        from ganzoo.metrics import gan_train_test as gtt
+
+        self.check_class_metrics(generator)
+        values, protocol = {}, {"n_generated": int(num),
+                                "labels": "the generator's classes, balanced, shuffled with the seed"}
+        if "gan_test" in self.metrics:
+            classifier, info = self._gan_classifier
+            result = gtt.gan_test(generator, classifier, num, seed, self.batch_size,
+                                  info["classifier_real_accuracy"])
+            values["gan_test"] = result["value"]
+            protocol.update(info, n_per_class=result["protocol"]["n_per_class"])
+        if "gan_train" in self.metrics:
+            images, labels, name = self._gan_real
+            result = gtt.gan_train(generator, images, labels, num, self.gan_train_epochs, seed,
+                                   batch_size=self.batch_size, **self.gan_train_options)
+            values["gan_train"] = result["value"]
+            protocol.update(n_per_class=result["protocol"]["n_per_class"], gan_train_epochs=self.gan_train_epochs,
+                            gan_train_real=name, n_test=int(len(labels)),
+                            gan_train_recipe=result["protocol"]["recipe"])
+        return values, protocol
 
     def run_pass(self, source, limit=None, value_range=(0, 1), desc="images", keep_images=0,
                  seed=None):
@@ -208,14 +300,20 @@ class Evaluator:
             reference = self.real_reference(real, num_real, real_range) if needs_real else {"n": 0}
         keep = self.ms_ssim_batches * self.ms_ssim_batch_size if "ms_ssim" in self.metrics else 0
         seed = self.seed if seed is None else int(seed)
-        values = {}
+        values, class_protocol = {}, None
+        if any(m in self.metrics for m in CLASS_METRICS):
+            if num_generated is None:
+                raise ValueError(f"{[m for m in CLASS_METRICS if m in self.metrics]} need num_generated "
+                                 "(labelled images drawn from the generator)")
+            values, class_protocol = self.class_metrics(generated, int(num_generated), seed)
         if "jacobian" in self.metrics:
             from ganzoo.metrics.jacobian import generator_conditioning
 
             values.update(generator_conditioning(generated, self.jacobian_z, seed,
                                                  self.jacobian_batch_size, self.progress))
         if not self.needs_images:  # only model metrics: no image pass
-            return {"metrics": values, "protocol": self.protocol(None, reference, seed, generated)}
+            return {"metrics": values, "protocol": self.protocol(None, reference, seed, generated,
+                                                                 class_protocol)}
         gen = self.run_pass(generated, num_generated, generated_range, "generated", keep, seed)
         fake = gen.feature_array()
         real_feats = reference.get("features")
@@ -249,9 +347,10 @@ class Evaluator:
 
             values["inception_score"], values["inception_score_std"] = inception_score_from_probs(
                 np.concatenate(gen.outputs), self.is_splits)
-        return {"metrics": values, "protocol": self.protocol(gen, reference, seed, generated)}
+        return {"metrics": values, "protocol": self.protocol(gen, reference, seed, generated,
+                                                             class_protocol)}
 
-    def protocol(self, gen, reference, seed, generated=None):
+    def protocol(self, gen, reference, seed, generated=None, class_protocol=None):
         from ganzoo.metrics.inception import PREPROCESSING
 
         out = {"n_generated": gen.n if gen else 0, "n_real": reference.get("n", 0),
@@ -262,6 +361,8 @@ class Evaluator:
 
             out["n_jacobian_z"] = self.jacobian_z
             out["jacobian"] = jacobian_protocol(self.jacobian_z, getattr(generated, "z_dim", None))
+        if class_protocol:
+            out["gan_train_test"] = class_protocol
         if not self.needs_images:
             return out
         if reference.get("subset"):
@@ -312,6 +413,16 @@ def _protocol_lines(p, seeds, resize=""):
                      f"{str(p.get('network_sha256'))[:16]}")
     if "jacobian" in p:
         lines.append(f"{'jacobian':>20s}  {p['jacobian']}; {seeds}")
+    if "gan_train_test" in p:
+        g = p["gan_train_test"]
+        parts = [f"{g['n_generated']} labelled images ({g['n_per_class']} per class)"]
+        if "classifier" in g:
+            parts.append(f"GAN-test classifier {g['classifier']} (sha256 {g['classifier_sha256'][:16]}, real "
+                         f"accuracy {g['classifier_real_accuracy']})")
+        if "gan_train_epochs" in g:
+            parts.append(f"GAN-train {g['gan_train_epochs']} epochs, tested on {g['n_test']} real "
+                         f"({g['gan_train_real']})")
+        lines.append(f"{'gan_train_test':>20s}  {'; '.join(parts)}; {seeds}")
     return lines
 
 
@@ -359,7 +470,8 @@ def reference_features(dataset="cifar10", split="test", network=None, batch_size
 
 def evaluate_zoo_model(name, metrics=("fid", "kid"), num_samples=None, sample_sets=3, seed=0,
                        real=None, batch_size=50, progress=True, generator=None, entry=None,
-                       network=None, min_samples=None, jacobian_z=64, nn_train=None):
+                       network=None, min_samples=None, jacobian_z=64, nn_train=None, gan_classifier=None,
+                       gan_train_real=None, gan_train_epochs=None, gan_train_options=None):
     """The paper's protocol for a zoo model: `sample_sets` sets of generated images against the
     real reference; the mean and std of every metric over the sets, and each set's values.
 
@@ -368,6 +480,8 @@ def evaluate_zoo_model(name, metrics=("fid", "kid"), num_samples=None, sample_se
     e.g. ganzoo.zoo.manifest.get_entry(name). Both are required: the caller resolves the zoo.
     nn_train: the training set of "nearest_neighbours" (default: the data set's cached train
     split features, computed once: 50,000 CIFAR10 images through Inception).
+    gan_classifier, gan_train_real, gan_train_epochs, gan_train_options: for "gan_test" and
+    "gan_train" (see Evaluator); gan_train_real defaults to the data set's test split.
     """
     if generator is None or entry is None:
         raise ValueError(
@@ -380,7 +494,10 @@ def evaluate_zoo_model(name, metrics=("fid", "kid"), num_samples=None, sample_se
     num_generated = int(num_samples or protocol.get("num_generated", 10000))
     evaluator = Evaluator(metrics, network=network, batch_size=batch_size, seed=seed,
                           progress=progress, min_samples=min_samples, jacobian_z=jacobian_z,
-                          nn_train=nn_train)
+                          nn_train=nn_train, gan_classifier=gan_classifier,
+                          gan_train_real=dataset if gan_train_real is None else gan_train_real,
+                          gan_train_epochs=gan_train_epochs, gan_train_options=gan_train_options)
+    evaluator.check_class_metrics(generator)  # a wrong classifier or generator: before any long work
     if "nearest_neighbours" in evaluator.metrics and nn_train is None:
         evaluator.nn_train = reference_features(dataset, "train", evaluator.network, batch_size,
                                                 progress)

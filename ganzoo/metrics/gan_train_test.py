@@ -118,13 +118,105 @@ def classifier_sha256(classifier):
     return digest.hexdigest()
 
 
+TRAIN_COMMAND = "python training/train_classifier.py --dataset cifar10 --out PATH.keras"
+
+
+def save_classifier(classifier, out, record):
+    """Write the classifier to OUT (.keras) and OUT.json: `record` with the weights' sha256 added."""
+    import json
+    import pathlib
+
+    from ganzoo.utils.files import write_text
+
+    out = pathlib.Path(out)
+    if out.suffix != ".keras":
+        raise ValueError(f"a classifier file must end in .keras; got {out.name}.")
+    record = dict(record, sha256=classifier_sha256(classifier))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    classifier.save(str(out))
+    write_text(str(out) + ".json", json.dumps(record, indent=2) + "\n", what="classifier record")
+    return record
+
+
+def load_classifier(path, num_classes=None, image_shape=None):
+    """GAN-test's fixed classifier from a .keras file, checked: (model, info).
+
+    The file must exist and load; its outputs must be `num_classes` and its input `image_shape`
+    when given; when PATH.json (save_classifier's record) is beside it, the weights must hash to
+    its sha256. info: the file name (no folder), the weights' sha256 and the record's real test
+    accuracy (None without a record), for the protocol. Each refusal names the fix.
+    """
+    import json
+    import pathlib
+
+    import keras
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ValueError(f"classifier file {path} not found: pass the reference classifier (--classifier PATH.keras), "
+                         f"or train one: {TRAIN_COMMAND}")
+    try:
+        model = keras.saving.load_model(str(path), compile=False)
+    except Exception as error:  # keras raises many kinds for a damaged or foreign file
+        raise ValueError(f"classifier file {path} could not be loaded ({type(error).__name__}: {error}); it is "
+                         f"corrupt or not a Keras model: train it again ({TRAIN_COMMAND}) or restore the "
+                         "file.") from None
+    outputs = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+    if num_classes is not None and outputs != int(num_classes):
+        raise ValueError(f"classifier {path.name} has {outputs} classes and the generator {num_classes}: use a "
+                         "classifier trained on the generator's data set (the same classes, in the same order).")
+    if image_shape is not None and tuple(model.inputs[0].shape[1:]) != tuple(image_shape):
+        raise ValueError(f"classifier {path.name} takes images of shape {tuple(model.inputs[0].shape[1:])} and "
+                         f"the generator makes {tuple(image_shape)}: use a classifier trained at the generator's "
+                         "resolution.")
+    sha256 = classifier_sha256(model)
+    record_path = pathlib.Path(str(path) + ".json")
+    record = {}
+    if record_path.is_file():
+        try:
+            record = json.loads(record_path.read_text())
+        except ValueError as error:
+            raise ValueError(f"classifier record {record_path.name} is not valid JSON ({error}): restore it, "
+                             "or delete it to use the classifier without its record.") from None
+        if record.get("sha256") not in (None, sha256):
+            raise ValueError(f"classifier {path.name}: its weights hash to sha256 {sha256[:16]}..., its record "
+                             f"{record_path.name} says {str(record['sha256'])[:16]}...: the file changed since it "
+                             f"was trained. Restore it or train it again ({TRAIN_COMMAND}).")
+    return model, {"classifier": path.name, "classifier_sha256": sha256,
+                   "classifier_record": record_path.name if record else None,
+                   "classifier_real_accuracy": record.get("real_test_accuracy")}
+
+
+def balanced_labels(num, num_classes, seed=0):
+    """Classes for `num` generated images, as equal in number as `num` allows (class k: images
+    i with i % num_classes == k), in an order shuffled by `seed`: int32, shape (num,)."""
+    return np.random.default_rng([int(seed), 2]).permutation(np.arange(int(num)) % int(num_classes)).astype("int32")
+
+
+def per_class(labels, num_classes):
+    """Generated images per class: one number when the classes are equal in size, else the list."""
+    counts = np.bincount(np.asarray(labels), minlength=int(num_classes)).tolist()
+    return counts[0] if len(set(counts)) == 1 else counts
+
+
+def require_conditional(generator, metrics="gan_train / gan_test"):
+    """The number of classes of a class-conditional generator; a clear error for an unconditional one."""
+    num_classes = int(getattr(generator, "num_classes", 0) or 0)
+    if not num_classes:
+        raise ValueError(
+            f"{metrics} need a class-conditional generator (images drawn for given classes), and this one is "
+            "unconditional (num_classes 0). Evaluate a conditional model (a recipe with num_classes > 0, e.g. "
+            "resnet_cifar-hinge-sn-cifar10-cond), or drop gan_train,gan_test from the metrics. (In Python, "
+            "ganzoo.metrics.gan_train_test.gan_test / gan_train label an unconditional generator's images "
+            "with the fixed classifier.)")
+    return num_classes
+
+
 def _generated(generator, num, seed, batch_size, classifier=None):
     """num generated images and their labels, and where the labels come from."""
     num_classes = int(getattr(generator, "num_classes", 0) or 0)
     if num_classes:
-        from ganzoo.architectures import sample_labels
-
-        labels = sample_labels(num, num_classes, seed)
+        labels = balanced_labels(num, num_classes, seed)
         return generator.sample(num, seed=seed, batch_size=batch_size, labels=labels), labels, "generator"
     images = generator.sample(num, seed=seed, batch_size=batch_size)
     if classifier is None:
@@ -137,6 +229,8 @@ def gan_test(generator, classifier, num, seed=0, batch_size=256, real_accuracy=N
     images, labels, source = _generated(generator, num, seed, batch_size, classifier)
     protocol = {"n_generated": int(num), "seed": int(seed), "classifier_sha256": classifier_sha256(classifier),
                 "classifier_real_accuracy": real_accuracy}
+    if source == "generator":
+        protocol["n_per_class"] = per_class(labels, generator.num_classes)
     if source == "generator":
         return {"value": accuracy(classifier, images, labels, batch_size), "labels": "the generator's classes",
                 "protocol": protocol}
@@ -164,11 +258,24 @@ def gan_train(generator, test_images, test_labels, num, epochs=CLASSIFIER_RECIPE
             "labels": "the generator's classes" if source == "generator"
                       else "the fixed classifier's predictions (the generator is unconditional)",
             "protocol": {"n_generated": int(num), "seed": int(seed), "epochs": int(epochs), "depth": int(depth),
-                         "n_test": int(len(test_labels)),
+                         "n_test": int(len(test_labels)), "n_per_class": per_class(labels, num_classes),
                          "labelling_classifier_sha256": classifier_sha256(classifier) if classifier else None,
                          "recipe": dict(CLASSIFIER_RECIPE, epochs=int(epochs), depth=int(depth),
                                         batch_size=int(train_batch_size), augmentation=CLASSIFIER_RECIPE[
                                             "augmentation"] if augment else "none")}}
+
+
+def labelled_images(dataset, split="test", data_dir=None, synthetic_resolution=32):
+    """(images in [0, 1], int labels, number of classes or None) of a labelled data set's split
+    (ganzoo.data.load_source: cifar10, synthetic:N, a folder or tar of class folders, tfds)."""
+    from ganzoo.data.sources import load_source
+
+    source = load_source(dataset, split=split, data_dir=data_dir, synthetic_resolution=synthetic_resolution)
+    if source.labels is None or source.images is None:
+        raise ValueError(f"{dataset} ({split}) has no labels or does not fit in memory: GAN-train / GAN-test's "
+                         "classifiers need labelled images (a folder of class folders, cifar10, a tfds set with "
+                         "labels).")
+    return source.images.astype("float32") / 255.0, source.labels, len(source.class_names or []) or None
 
 
 def train_reference_classifier(out, dataset="cifar10", epochs=CLASSIFIER_RECIPE["epochs"], seed=0,
@@ -177,36 +284,20 @@ def train_reference_classifier(out, dataset="cifar10", epochs=CLASSIFIER_RECIPE[
     """GAN-test's fixed classifier: the recipe trained on `dataset`'s train split, measured on its test
     split. Writes OUT (a .keras file) and OUT.json (sha256 of the weights, real test accuracy, epochs,
     seconds, the recipe); returns that record. `python training/train_classifier.py` runs it."""
-    import json
-    import pathlib
     import time
 
-    from ganzoo.data.sources import load_source
-    from ganzoo.utils.files import write_text
-
-    out = pathlib.Path(out)
-    if out.suffix != ".keras":
+    if not str(out).endswith(".keras"):
         raise ValueError(f"train_reference_classifier: out must be a .keras file; got {out}.")
 
-    def split(name):
-        source = load_source(dataset, split=name, data_dir=data_dir, synthetic_resolution=synthetic_resolution)
-        if source.labels is None or source.images is None:
-            raise ValueError(f"{dataset} ({name}) has no labels or does not fit in memory: GAN-test's classifier "
-                             "needs labelled images.")
-        return source.images.astype("float32") / 255.0, source.labels, len(source.class_names or []) or None
-
     start = time.time()
-    train_images, train_labels, num_classes = split("train")
-    test_images, test_labels, _ = split("test")
+    train_images, train_labels, num_classes = labelled_images(dataset, "train", data_dir, synthetic_resolution)
+    test_images, test_labels, _ = labelled_images(dataset, "test", data_dir, synthetic_resolution)
     num_classes = num_classes or int(max(train_labels.max(), test_labels.max())) + 1
     classifier = train_classifier(train_images, train_labels, num_classes, epochs=epochs, depth=depth, seed=seed,
                                   verbose=verbose)
     record = {"dataset": dataset, "num_classes": num_classes, "epochs": int(epochs), "depth": int(depth),
               "seed": int(seed), "train_images": int(len(train_labels)), "test_images": int(len(test_labels)),
               "real_test_accuracy": accuracy(classifier, test_images, test_labels),
-              "seconds": round(time.time() - start, 1), "sha256": classifier_sha256(classifier),
+              "seconds": round(time.time() - start, 1),
               "recipe": dict(CLASSIFIER_RECIPE, epochs=int(epochs), depth=int(depth))}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    classifier.save(str(out))
-    write_text(str(out) + ".json", json.dumps(record, indent=2) + "\n", what="classifier record")
-    return record
+    return save_classifier(classifier, out, record)

@@ -100,3 +100,142 @@ def test_reference_classifier_script_writes_the_classifier_and_its_record(tmp_pa
     classifier = keras.saving.load_model(str(out))
     assert record["sha256"] == gtt.classifier_sha256(classifier) and record["epochs"] == 1
     assert 0.0 <= record["real_test_accuracy"] <= 1.0 and record["num_classes"] == 4
+
+
+# --- gan_test / gan_train through the Evaluator and `ganzoo eval` -----------------------------------
+
+SMALL = {"depth": 8, "augment": False, "train_batch_size": 16}  # deviations from the recipe, recorded
+
+
+class LabelBlind(FakeGenerator):
+    """Ignores the asked classes: each image's class is drawn from the seed (GAN-test about 1 / K)."""
+
+    def sample(self, num, seed=None, batch_size=256, labels=None):
+        return class_images(np.random.default_rng([seed, 7]).integers(0, K, size=num), seed)
+
+
+@pytest.fixture(scope="module")
+def classifier_file(classifier, tmp_path_factory):
+    out = tmp_path_factory.mktemp("classifier") / "c.keras"
+    gtt.save_classifier(classifier, out, {"real_test_accuracy": 0.97})
+    return out
+
+
+def real_test_set(n=60, seed=5):
+    labels = np.arange(n) % K
+    return class_images(labels, seed), labels
+
+
+def test_the_evaluator_records_gan_test(classifier, classifier_file):
+    """GAN-test through the Evaluator (GAN-train through it: the `ganzoo eval` test below)."""
+    from ganzoo.metrics import evaluator
+
+    ev = evaluator.Evaluator(("gan_test",), progress=False, seed=1, gan_classifier=str(classifier_file))
+    result = ev.evaluate(FakeGenerator(), num_generated=90)
+    assert result["metrics"]["gan_test"] > 0.95
+    p = result["protocol"]["gan_train_test"]
+    assert p["classifier"] == "c.keras" and p["classifier_sha256"] == gtt.classifier_sha256(classifier)
+    assert p["classifier_real_accuracy"] == 0.97 and p["classifier_record"] == "c.keras.json"
+    assert p["n_generated"] == 90 and p["n_per_class"] == 30 and "gan_train_epochs" not in p
+    assert str(classifier_file.parent) not in str(result["protocol"])  # file names, no machine paths
+    assert "c.keras" in evaluator.format_result(result)
+    # A generator that ignores the asked classes: GAN-test at chance (1 / K), GAN-test only.
+    blind = evaluator.Evaluator(("gan_test",), progress=False, seed=2, gan_classifier=classifier)
+    assert blind.evaluate(LabelBlind(), num_generated=300)["metrics"]["gan_test"] == pytest.approx(1 / K, abs=0.1)
+
+
+def test_class_metrics_refuse_what_they_cannot_measure(classifier_file, tmp_path):
+    import json
+
+    from ganzoo.metrics import evaluator
+
+    def gan_test(generator=FakeGenerator(), path=classifier_file):
+        return evaluator.Evaluator(("gan_test",), progress=False, gan_classifier=str(path)).evaluate(
+            generator, num_generated=30)
+
+    with pytest.raises(ValueError, match="need a class-conditional generator.*unconditional.*num_classes > 0"):
+        gan_test(FakeGenerator(num_classes=0))
+    with pytest.raises(ValueError, match="needs the fixed classifier.*--classifier"):
+        evaluator.Evaluator(("gan_test",), progress=False)
+    with pytest.raises(ValueError, match="needs the real labelled test set"):
+        evaluator.Evaluator(("gan_train",), progress=False)
+    with pytest.raises(ValueError, match="not found.*train_classifier.py"):
+        gan_test(path=tmp_path / "missing.keras")
+    (tmp_path / "bad.keras").write_bytes(b"not a keras file")
+    with pytest.raises(ValueError, match="could not be loaded.*corrupt"):
+        gan_test(path=tmp_path / "bad.keras")
+    gtt.build_classifier(5, RES, depth=8).save(str(tmp_path / "five.keras"))
+    with pytest.raises(ValueError, match="has 5 classes and the generator 3"):
+        gan_test(path=tmp_path / "five.keras")
+    changed = tmp_path / "changed.keras"  # the file of another classifier than its record names
+    (tmp_path / "changed.keras").write_bytes((tmp_path / "five.keras").read_bytes())
+    (tmp_path / "changed.keras.json").write_text(json.dumps({"sha256": "0" * 64}))
+    with pytest.raises(ValueError, match="changed since it was trained"):
+        gtt.load_classifier(changed)
+    images, labels = real_test_set()
+    with pytest.raises(ValueError, match="has 4 classes and the generator 3"):
+        evaluator.Evaluator(("gan_train",), progress=False, gan_train_real=(images, labels + 1)).evaluate(
+            FakeGenerator(), num_generated=30)
+
+
+def _class_folders(root, n=60, seed=5):
+    from PIL import Image
+
+    images, labels = real_test_set(n, seed)
+    for i, (image, label) in enumerate(zip(images, labels)):
+        folder = root / "test" / f"c{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.rint(image * 255).astype(np.uint8)).save(folder / f"{i:03d}.png")
+    return root
+
+
+def test_ganzoo_eval_metrics_gan_test_gan_train(classifier_file, tmp_path, monkeypatch, capsys):
+    import functools
+    import json
+
+    from ganzoo.cli import evaluation
+    from ganzoo.cli import main as cli
+    from ganzoo.metrics import evaluator
+
+    generators = {"right": FakeGenerator(), "blind": LabelBlind(), "unconditional": FakeGenerator(num_classes=0)}
+    monkeypatch.setattr(evaluation, "_eval_target", lambda args: (args.model, generators[args.model], {"dataset": None}))
+    monkeypatch.setattr(evaluator, "evaluate_zoo_model",
+                        functools.partial(evaluator.evaluate_zoo_model, gan_train_options=SMALL))
+    real = _class_folders(tmp_path / "labelled")
+
+    def ganzoo_eval(model, metrics, *more):
+        out = tmp_path / f"{model}.json"
+        code = cli.main(["eval", model, "--metrics", metrics, "--classifier", str(classifier_file), "--out", str(out),
+                         "--no-progress", *more])
+        return code, (json.loads(out.read_text()) if code == 0 else None)
+
+    code, record = ganzoo_eval("right", "gan_test,gan_train", "--gan-train-real", str(real), "--gan-train-epochs", "3",
+                               "--num-samples", "90", "--sample-sets", "1")
+    assert code == 0
+    assert record["metrics"]["gan_test"]["mean"] > 0.95 and record["metrics"]["gan_train"]["mean"] > 0.9
+    p = record["protocol"]["gan_train_test"]
+    assert (p["classifier"], p["n_per_class"], p["gan_train_epochs"], p["n_test"], p["gan_train_real"]) == \
+        ("c.keras", 30, 3, 60, "labelled")
+    assert p["gan_train_recipe"]["depth"] == 8 and p["gan_train_recipe"]["augmentation"] == "none"
+    assert str(tmp_path) not in json.dumps(record["protocol"])
+    code, record = ganzoo_eval("blind", "gan_test", "--num-samples", "150", "--sample-sets", "2")
+    assert code == 0 and len(record["metrics"]["gan_test"]["values"]) == 2
+    assert record["metrics"]["gan_test"]["mean"] == pytest.approx(1 / K, abs=0.1)
+    capsys.readouterr()
+    assert ganzoo_eval("unconditional", "gan_test")[0] == 1
+    assert "need a class-conditional generator" in capsys.readouterr().err
+
+
+def test_ganzoo_eval_generator_weights_of_a_conditional_run(tmp_path, capsys):
+    """--num-classes rebuilds a conditional run's generator; the classifier is checked against it
+    before any image is drawn."""
+    from ganzoo.architectures import build_generator
+    from ganzoo.cli import main as cli
+
+    weights = tmp_path / "cond.generator.weights.h5"
+    build_generator("sndcgan", resolution=32, num_classes=3).save_weights(str(weights))
+    gtt.build_classifier(5, 32, depth=8).save(str(tmp_path / "five.keras"))
+    argv = ["eval", "--generator-weights", str(weights), "--architecture", "sndcgan", "--metrics", "gan_test",
+            "--classifier", str(tmp_path / "five.keras"), "--no-progress"]
+    assert cli.main(argv + ["--num-classes", "3"]) == 1
+    assert "has 5 classes and the generator 3" in capsys.readouterr().err

@@ -6,7 +6,6 @@ import pytest
 
 from ganzoo.architectures.base import sample_noise
 from ganzoo.metrics import evaluator, jacobian
-from test_eval_script import files  # noqa: F401 - fixture
 
 
 def _linear(rng, z_dim=5, out=7, batch_norm=False):
@@ -109,18 +108,20 @@ def test_bad_inputs():
         jacobian.generator_conditioning(lambda z: z, num_z=0)
 
 
-def test_ganzoo_eval_jacobian_z(files, tmp_path):  # noqa: F811
+def test_ganzoo_eval_jacobian_z(generator_weights_and_images, tmp_path, capsys):
     import json
 
     from ganzoo.cli import main as cli
 
-    weights, _ = files
+    weights, _ = generator_weights_and_images
     out = tmp_path / "record.json"
     assert cli.main(["eval", "--generator-weights", str(weights), "--architecture", "sndcgan",
                      "--metrics", "jacobian", "--jacobian-z", "3", "--sample-sets", "1",
                      "--out", str(out), "--no-progress"]) == 0
     record = json.loads(out.read_text())
     assert record["protocol"]["n_jacobian_z"] == 3 and "3 z" in record["protocol"]["jacobian"]
-    with pytest.raises(ValueError, match="--jacobian-z must be at least 1"):
-        cli.main(["eval", "--generator-weights", str(weights), "--architecture", "sndcgan",
-                  "--metrics", "jacobian", "--jacobian-z", "0", "--no-progress"])
+    capsys.readouterr()
+    assert cli.main(["eval", "--generator-weights", str(weights), "--architecture", "sndcgan",
+                     "--metrics", "jacobian", "--jacobian-z", "0", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "ganzoo eval: error: --jacobian-z must be at least 1" in err and "Traceback" not in err
