@@ -734,7 +734,7 @@ def build_gan(recipe=None, *, seed=None, **settings):
     penalty_weight,
     real_label_smoothing, fake_label_smoothing, disc_iters, g_lr, d_lr, beta1, beta2,
     updates, d_weight_clip, batch_size, steps, ema_decay, ema_start_step, minibatch_stddev,
-    minibatch_discrimination, weight_init, g_objective, orthogonal_reg, jacobian_clamp_min,
+    minibatch_discrimination, weight_init, self_attention, g_objective, orthogonal_reg, jacobian_clamp_min,
     jacobian_clamp_max) override it, and the
     rest go to GAN.compile (resample_generator_z, steps_per_execution, jit_compile, ...).
     batch_size and steps belong to the schedule: they are checked, and the caller trains with them.
@@ -758,11 +758,13 @@ def build_gan(recipe=None, *, seed=None, **settings):
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
     generator = build_generator(recipe.architecture, resolution=recipe.resolution, z_dim=recipe.z_dim,
-                                num_classes=recipe.num_classes, class_embedding=recipe.class_embedding)
+                                num_classes=recipe.num_classes, class_embedding=recipe.class_embedding,
+                                self_attention=recipe.self_attention)
     discriminator = build_discriminator(recipe.architecture, resolution=recipe.resolution,
                                         normalization=recipe.normalization, num_classes=recipe.num_classes,
                                         minibatch_stddev=recipe.minibatch_stddev,
-                                        minibatch_discrimination=recipe.minibatch_discrimination)
+                                        minibatch_discrimination=recipe.minibatch_discrimination,
+                                        **({"self_attention": recipe.self_attention} if recipe.self_attention else {}))
     if recipe.weight_init == "orthogonal":
         from ganzoo.regularizers import orthogonal_initialize
 

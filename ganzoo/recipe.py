@@ -139,6 +139,10 @@ class Recipe:
         "default", "default: each family's initialisation (the paper's N(0, 0.02)); orthogonal: "
         "every kernel of G and D orthogonal (Saxe et al.; BigGAN).", NETWORK, kind=str,
         choices=("default", "orthogonal"))
+    self_attention: int = _field(
+        0, "SAGAN's self-attention block (Zhang et al. 2019) in G and D of the ResNet families, after "
+        "the first block whose output is this many pixels on a side (e.g. 16 for resnet_cifar, 64 "
+        "for resnet19; 0 = off).", NETWORK, kind=int, minimum=0)
     loss: str = _field("ns", "GAN loss.", OBJECTIVE, kind=str, registry=True)
     penalty: str = _field("none", "Discriminator penalty.", OBJECTIVE, kind=str, registry=True)
     penalty_weight: typing.Optional[float] = _field(
@@ -225,6 +229,8 @@ class Recipe:
             object.__setattr__(self, name, value)
         if self.resolution is not None:
             self.check_networks()
+        if self.self_attention:
+            self._check_attention()
 
     @staticmethod
     def _checked(spec, value):
@@ -299,6 +305,26 @@ class Recipe:
                     f"normalization {self.normalization}: the paper's SNDCGAN discriminator takes "
                     f"{' or '.join(sndcgan.SNDCGAN_D_NORMALIZATIONS)} only. Use one of those, or "
                     "architecture resnet_cifar/resnet19 for batch or layer norm.")
+
+    def _check_attention(self):
+        from ganzoo.architectures import ARCHITECTURES
+        from ganzoo.architectures.blocks import ResNetDiscriminator, ResNetGenerator
+
+        generator_cls, discriminator_cls, default_resolution = ARCHITECTURES[self.architecture]
+        resolution = int(self.resolution or default_resolution)
+        if not (issubclass(generator_cls, ResNetGenerator) and issubclass(discriminator_cls, ResNetDiscriminator)):
+            raise RecipeError(f"self_attention {self.self_attention}: SAGAN's block is placed in the ResNet "
+                              f"families (resnet_cifar, resnet19), not {self.architecture}; use 0.")
+        g_sides = {4 * 2 ** (i + 1) for i in range(len(generator_cls.BLOCK_CHANNELS))}
+        d_sides, side = set(), resolution
+        for _, scale in discriminator_cls.BLOCKS:
+            side = side // 2 if scale == "down" else side
+            d_sides.add(side)
+        both = sorted(g_sides & d_sides)
+        if self.self_attention not in both:
+            raise RecipeError(f"self_attention {self.self_attention}: {self.architecture} has blocks of that "
+                              f"output side in both G and D only at {', '.join(map(str, both))}; use one of "
+                              "those, or 0 for none.")
 
     # ----------------------------------------------------------------------------------------
     # Conversions

@@ -39,19 +39,22 @@ def _lookup(architecture):
 
 
 def build_generator(architecture, resolution=None, z_dim=DEFAULT_Z_DIM, name="generator", num_classes=0,
-                    class_embedding=0):
+                    class_embedding=0, self_attention=0):
     """A built generator of the named family (images in [0, 1]); num_classes > 0: conditional
-    batch norm (class_embedding > 0: BigGAN's shared class embedding of that size)."""
+    batch norm (class_embedding > 0: BigGAN's shared class embedding of that size);
+    self_attention > 0 (ResNet families): SAGAN's block after the first block of that output side."""
     generator_cls, _, default_resolution = _lookup(architecture)
+    options = {"self_attention": self_attention} if self_attention else {}
     return generator_cls(resolution=resolution or default_resolution, z_dim=z_dim, name=name,
-                         num_classes=num_classes, class_embedding=class_embedding)
+                         num_classes=num_classes, class_embedding=class_embedding, **options)
 
 
 def build_discriminator(architecture, resolution=None, normalization="spectral", name="discriminator",
                         num_classes=0, **options):
     """A built discriminator of the named family (one logit per image); num_classes > 0: the
     projection discriminator. options: the minibatch layers of
-    ganzoo.architectures.base.Discriminator (minibatch_stddev, minibatch_discrimination)."""
+    ganzoo.architectures.base.Discriminator (minibatch_stddev, minibatch_discrimination), and
+    self_attention (ResNet families, as for build_generator)."""
     _, discriminator_cls, default_resolution = _lookup(architecture)
     return discriminator_cls(
         resolution=resolution or default_resolution, normalization=normalization, name=name,

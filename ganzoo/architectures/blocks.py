@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from ganzoo.architectures.base import Discriminator, Generator, weight_init
-from ganzoo.layers import SpectralNormalization, Unpool, batch_norm, make_feature_norm
+from ganzoo.layers import SelfAttention, SpectralNormalization, Unpool, batch_norm, make_feature_norm
 from ganzoo.layers.conditional import ConditionalBatchNorm
 from ganzoo.layers.normalization import check_discriminator_normalization, uses_spectral_norm
 
@@ -86,10 +86,13 @@ class ResNetGenerator(Generator):
     BLOCK_CHANNELS = ()
     RESOLUTION = None
 
-    def __init__(self, resolution=None, z_dim=128, **kwargs):
+    def __init__(self, resolution=None, z_dim=128, self_attention=0, **kwargs):
         resolution = self.RESOLUTION if resolution is None else resolution
         _check_family_resolution(type(self).__name__, resolution, self.RESOLUTION)
         super().__init__(resolution=resolution, z_dim=z_dim, **kwargs)
+        sides = [4 * 2 ** (i + 1) for i in range(len(self.BLOCK_CHANNELS))]  # each block doubles
+        self.self_attention, self.attention_after, self.attention = _place_attention(
+            type(self).__name__, self_attention, sides, spectral_norm=False)
         self.fc = keras.layers.Dense(4 * 4 * self.BASE_CHANNELS, kernel_initializer=weight_init(), name="fc")
         # Conditional: the blocks' batch norms take the class (the final one stays plain, as in
         # Miyato & Koyama's and mimicry's SNGAN-projection generators).
@@ -108,10 +111,18 @@ class ResNetGenerator(Generator):
     def call(self, z, training=False, labels=None):
         condition = self.class_condition(labels) if self.num_classes else None
         x = ops.reshape(self.fc(z), (-1, 4, 4, self.BASE_CHANNELS))
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             x = block(x, training=training, condition=condition)
+            if i == self.attention_after:
+                x = self.attention(x, training=training)
         x = ops.relu(self.final_bn(x, training=training))
         return ops.sigmoid(self.to_rgb(x))
+
+    def get_config(self):
+        config = super().get_config()
+        if self.self_attention:  # only when on: configs without it stay as they were
+            config["self_attention"] = self.self_attention
+        return config
 
 
 class ResNetDiscriminator(Discriminator):
@@ -121,11 +132,17 @@ class ResNetDiscriminator(Discriminator):
     BLOCKS = ()
     RESOLUTION = None
 
-    def __init__(self, resolution=None, normalization="spectral", **kwargs):
+    def __init__(self, resolution=None, normalization="spectral", self_attention=0, **kwargs):
         resolution = self.RESOLUTION if resolution is None else resolution
         _check_family_resolution(type(self).__name__, resolution, self.RESOLUTION)
         check_discriminator_normalization(normalization)
         super().__init__(resolution=resolution, normalization=normalization, **kwargs)
+        sides, side = [], int(resolution)
+        for _, scale in self.BLOCKS:
+            side = side // 2 if scale == "down" else side
+            sides.append(side)
+        self.self_attention, self.attention_after, self.attention = _place_attention(
+            type(self).__name__, self_attention, sides, spectral_norm=uses_spectral_norm(normalization))
         self.blocks = [
             ResNetBlock(ch, scale, generator_block=False, normalization=normalization, name=f"block{i}")
             for i, (ch, scale) in enumerate(self.BLOCKS)
@@ -136,10 +153,31 @@ class ResNetDiscriminator(Discriminator):
 
     def call(self, images, training=False, labels=None, return_features=False):
         x = images
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             x = block(x, training=training)
+            if i == self.attention_after:
+                x = self.attention(x, training=training)
         x = ops.mean(ops.relu(x), axis=(1, 2))
         return self.head(x, self.fc, training, labels, return_features)
+
+    def get_config(self):
+        config = super().get_config()
+        if self.self_attention:  # only when on: configs without it stay as they were
+            config["self_attention"] = self.self_attention
+        return config
+
+
+def _place_attention(class_name, side, block_sides, spectral_norm):
+    """SAGAN's self-attention after the first block whose output is side x side (0: none).
+    Returns (side, index of that block or None, the SelfAttention layer or None)."""
+    side = int(side or 0)
+    if not side:
+        return 0, None, None
+    if side not in block_sides:
+        raise ValueError(f"{class_name}: self_attention {side} must be the side of one of its blocks' "
+                         f"outputs ({', '.join(str(s) for s in sorted(set(block_sides)))}), or 0 for none.")
+    layer = SelfAttention(spectral_norm=spectral_norm, kernel_initializer=weight_init(), name="self_attention")
+    return side, block_sides.index(side), layer
 
 
 def _check_family_resolution(class_name, resolution, expected):

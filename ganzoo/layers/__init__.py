@@ -1,5 +1,7 @@
 """Building blocks: spectral norm, zero-insertion upsampling, the paper's normalisations, the
-minibatch layers of D (minibatch standard deviation, minibatch discrimination)."""
+minibatch layers of D (minibatch standard deviation, minibatch discrimination), SAGAN's
+self-attention block."""
+from ganzoo.layers.attention import SelfAttention
 from ganzoo.layers.minibatch import MinibatchDiscrimination, MinibatchStdDev
 from ganzoo.layers.normalization import (
     DISCRIMINATOR_NORMALIZATIONS,
@@ -14,6 +16,7 @@ __all__ = [
     "DISCRIMINATOR_NORMALIZATIONS",
     "MinibatchDiscrimination",
     "MinibatchStdDev",
+    "SelfAttention",
     "SpectralNormalization",
     "Unpool",
     "batch_norm",
