@@ -59,7 +59,10 @@ def register(subparsers):
                    help="a `ganzoo train --dataset` value (default cifar10)")
     p.add_argument("--data_dir", default=None, help="as `ganzoo train --data_dir`")
     p.add_argument("--eval_split", default="test", help="real split scored against (default test)")
-    p.add_argument("--seed", type=int, default=0, help="training, scoring and sampler seed")
+    p.add_argument("--seed", type=int, default=0, help="seed of every trial's training and "
+                   "scoring (default 0; the same in every worker keeps trials comparable)")
+    p.add_argument("--sampler_seed", type=int, default=None, help="seed of this worker's "
+                   "sampler (default: fresh; workers given one seed would draw the same recipes)")
     p.add_argument("--heartbeat", type=int, default=60, help="seconds between a worker's "
                    "heartbeats (default 60)")
     p.add_argument("--grace", type=int, default=None, help="seconds without a heartbeat before "
@@ -120,7 +123,7 @@ def cmd_run(args):
     study.make_pruner(args.pruner)
     grace = args.grace if args.grace is not None else 2 * args.heartbeat
     ran = study.run_worker(_storage(args), args.study, space, settings, args.trials,
-                           sampler=args.sampler, pruner=args.pruner, seed=args.seed,
+                           sampler=args.sampler, pruner=args.pruner, seed=args.sampler_seed,
                            heartbeat_interval=args.heartbeat, grace_period=grace,
                            max_retry=args.max_retry)
     print(f"ganzoo sweep: this worker ran {len(ran)} trial(s): {ran}")
