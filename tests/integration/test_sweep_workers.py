@@ -3,6 +3,15 @@ and a real PostgreSQL server) share a study; one is SIGKILLed in the middle of a
 marks that trial failed after the grace period, runs its retry from the dead trial's last
 checkpoint, and the study ends with exactly its trials, none trained twice.
 
+The doomed worker is a `ganzoo sweep run` process; the survivor runs the same command in this
+test's process (ganzoo.cli.main.main, in a thread while the test watches the other), which saves
+a Keras import per test. On SQLite the survivor trains a trial of its own while the other runs
+(two trials); on PostgreSQL it waits for the only trial and takes over its retry (one trial).
+The trials are the smallest the sweep allows (8x8 SNDCGAN, batch 4, 15 D steps) and their
+recipes are queued in the study (disc_iters 1: a 5-D-step fit step takes several times as long
+to compile); each worker still draws them through the space's suggest() and trains them with
+`ganzoo train`'s code.
+
 PostgreSQL: $GANZOO_TEST_POSTGRES_URL, else a throwaway cluster started here from the installed
 server binaries (Debian's postgresql package; .ci/run installs it).
 """
@@ -14,14 +23,16 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STEPS = 40  # the kill lands between the checkpoint at EVERY and the end (scoring, weights)
-EVERY = 20
-TRIALS = 2
+STEPS = 15  # the kill lands between the checkpoint at EVERY and the end (scoring, weights)
+EVERY = 5
+# The recipe of every trial: a narrow-space draw (the retry repeats the dead trial's params).
+PARAMS = {"cell": "sndcgan/ns/none/none", "lr": 2e-4, "betas": "0.5,0.999", "disc_iters": 1}
 
 
 def _postgres_bindir():
@@ -73,19 +84,38 @@ def postgres_url():
         shutil.rmtree(data, ignore_errors=True)
 
 
-def _worker(out, storage, log):
+def _arguments(out, storage, trials):
+    return ["sweep", "run", "--out", str(out), "--storage", storage, "--study", "workers",
+            "--trials", str(trials), "--space", "narrow", "--normalizations", "none",
+            "--resolution", "8", "--steps", str(STEPS), "--batch_size", "4",
+            "--dataset", "synthetic:48", "--metric", "kid", "--features", "pixels",
+            "--eval_samples", "16", "--eval_every", str(EVERY), "--sampler", "random",
+            "--pruner", "none", "--heartbeat", "1", "--grace", "4"]
+
+
+def _worker_process(arguments, log):
     import keras
 
     env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), TF_CPP_MIN_LOG_LEVEL="2",
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    command = [sys.executable, "-m", "ganzoo.cli.main", "sweep", "run", "--out", str(out),
-               "--storage", storage, "--study", "workers", "--trials", str(TRIALS),
-               "--space", "narrow", "--normalizations", "none", "--resolution", "8",
-               "--steps", str(STEPS), "--batch_size", "4", "--dataset", "synthetic:48",
-               "--metric", "kid", "--features", "pixels", "--eval_samples", "16",
-               "--eval_every", str(EVERY), "--sampler", "random", "--pruner", "none",
-               "--heartbeat", "1", "--grace", "4"]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen([sys.executable, "-m", "ganzoo.cli.main", *arguments], cwd=ROOT,
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+class _WorkerThread(threading.Thread):
+    """`ganzoo sweep run` in this process; `status` is its exit status (or the exception)."""
+
+    def __init__(self, arguments):
+        super().__init__(daemon=True)
+        self.arguments, self.status = arguments, None
+
+    def run(self):
+        from ganzoo.cli.main import main
+
+        try:
+            self.status = main(self.arguments)
+        except BaseException as error:  # noqa: B036 - reported by the test
+            self.status = error
 
 
 def _trials(storage):
@@ -95,17 +125,42 @@ def _trials(storage):
     return optuna.load_study(study_name="workers", storage=storage).get_trials(deepcopy=False)
 
 
-def _checkpointed_trial_of(pid, storage, out):
-    """The number of the RUNNING trial of worker `pid` once its run folder has a checkpoint
-    (the database is asked only once a checkpoint exists: polling it would load the CPU)."""
-    if not glob.glob(os.path.join(str(out), "trials", "*", "checkpoints", "ckpt-*.weights.h5")):
+def _new_study(storage, trials):
+    """The study, created empty (the workers store its space and score) with its recipes
+    queued."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for summary in optuna.get_all_study_summaries(storage):  # PostgreSQL: both backends' runs
+        if summary.study_name == "workers":
+            optuna.delete_study(study_name="workers", storage=storage)
+    queued = optuna.create_study(study_name="workers", storage=storage, direction="minimize")
+    for _ in range(trials):
+        queued.enqueue_trial(PARAMS)
+
+
+def _running_trial_of(pid, storage, out):
+    """(number, run folder) of the RUNNING trial of worker `pid` once its run folder exists (the
+    database is asked only then: polling it would load the CPU), or None."""
+    if not glob.glob(os.path.join(str(out), "trials", "*", "")):
         return None
     for trial in _trials(storage):
-        if (trial.state.name == "RUNNING" and str(trial.user_attrs.get("worker", "")).endswith(
-                f":{pid}") and glob.glob(os.path.join(trial.user_attrs.get("run_dir", "/none"),
-                                                      "checkpoints", "ckpt-*.weights.h5"))):
-            return trial.number
+        if (trial.state.name == "RUNNING"
+                and str(trial.user_attrs.get("worker", "")).endswith(f":{pid}")
+                and os.path.isdir(trial.user_attrs.get("run_dir", "/none"))):
+            return trial.number, trial.user_attrs["run_dir"]
     return None
+
+
+def _wait_for(what, process, log, deadline=300):
+    """Poll `what()` until it is true while `process` lives."""
+    found, deadline = None, time.time() + deadline
+    while not found and time.time() < deadline and process.poll() is None:
+        found = what()
+        if not found:
+            time.sleep(0.1)
+    assert found, "the first worker never got that far:\n" + _output(log.name)
+    return found
 
 
 def _output(path):
@@ -113,49 +168,39 @@ def _output(path):
         return handle.read()[-6000:]
 
 
-@pytest.mark.parametrize("backend_db", ["sqlite", "postgresql"])
-def test_two_workers_one_killed(backend_db, tmp_path, request):
+@pytest.mark.parametrize("backend_db, trials", [("sqlite", 2), ("postgresql", 1)])
+def test_two_workers_one_killed(backend_db, trials, tmp_path, request):
     storage = (f"sqlite:///{tmp_path / 'study.db'}" if backend_db == "sqlite"
                else request.getfixturevalue("postgres_url"))
-    if backend_db == "postgresql":  # one database for both backends' runs: a fresh study name
-        import optuna
-
-        for summary in optuna.get_all_study_summaries(storage):
-            if summary.study_name == "workers":
-                optuna.delete_study(study_name="workers", storage=storage)
+    _new_study(storage, trials)
     out = tmp_path / "sweep"
-    logs = [open(tmp_path / f"worker{i}.log", "wb") for i in (1, 2)]
-    doomed = _worker(out, storage, logs[0])
-    time.sleep(2)  # the first worker creates the study; the second joins it
-    survivor = _worker(out, storage, logs[1])
+    arguments = _arguments(out, storage, trials)
+    log = open(tmp_path / "doomed.log", "wb")
+    doomed = _worker_process(arguments, log)
+    survivor = _WorkerThread(arguments)
     try:
-        killed = None
-        deadline = time.time() + 300
-        while killed is None and time.time() < deadline and doomed.poll() is None:
-            try:
-                killed = _checkpointed_trial_of(doomed.pid, storage, out)
-            except Exception:  # the study is not created yet
-                killed = None
-            if killed is None:
-                time.sleep(0.1)
-        assert killed is not None, "the first worker never checkpointed a trial:\n" + _output(
-            logs[0].name)
+        # The survivor joins once the doomed worker has taken a trial (the first queued one).
+        killed, run_dir = _wait_for(lambda: _running_trial_of(doomed.pid, storage, out), doomed,
+                                    log)
+        survivor.start()
+        _wait_for(lambda: glob.glob(os.path.join(run_dir, "checkpoints", "ckpt-*.weights.h5")),
+                  doomed, log)
         doomed.send_signal(signal.SIGKILL)
         doomed.wait(timeout=30)
-        assert survivor.wait(timeout=400) == 0, _output(logs[1].name)
+        survivor.join(timeout=400)
+        assert not survivor.is_alive() and survivor.status == 0, survivor.status
     finally:
-        for process in (doomed, survivor):
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        for log in logs:
-            log.close()
+        if doomed.poll() is None:
+            doomed.kill()
+            doomed.wait()
+        log.close()
 
-    trials = {t.number: t for t in _trials(storage)}
-    dead = trials[killed]
-    assert dead.state.name == "FAIL", (dead.state, _output(logs[1].name))
-    retries = [t for t in trials.values() if t.system_attrs.get("failed_trial") == killed]
-    assert len(retries) == 1, _output(logs[1].name)
+    trials_by_number = {t.number: t for t in _trials(storage)}
+    dead = trials_by_number[killed]
+    assert dead.state.name == "FAIL", dead.state
+    retries = [t for t in trials_by_number.values()
+               if t.system_attrs.get("failed_trial") == killed]
+    assert len(retries) == 1
     retry = retries[0]
     assert retry.state.name == "COMPLETE"
     assert retry.params == dead.params
@@ -163,21 +208,24 @@ def test_two_workers_one_killed(backend_db, tmp_path, request):
     assert retry.user_attrs["run_dir"] == dead.user_attrs["run_dir"]
     assert retry.user_attrs["resumed_from_step"] >= EVERY
     assert retry.user_attrs["scores"][-1][0] == STEPS
-    assert retry.user_attrs["worker"].endswith(f":{survivor.pid}")
-    complete = [t for t in trials.values() if t.state.name == "COMPLETE"]
-    assert len(complete) == TRIALS
+    assert retry.user_attrs["worker"].endswith(f":{os.getpid()}")
+    complete = [t for t in trials_by_number.values() if t.state.name == "COMPLETE"]
+    assert len(complete) == trials
+    assert all(t.params == PARAMS for t in complete)  # drawn through the space from the queue
     # Nothing trained twice: one run folder per finished trial, every trial fully scored once.
-    assert len({t.user_attrs["run_dir"] for t in complete}) == TRIALS
+    assert len({t.user_attrs["run_dir"] for t in complete}) == trials
     for t in complete:
         steps = [step for step, _ in t.user_attrs["scores"]]
         assert steps == sorted(set(steps)) and steps[-1] == STEPS
         assert t.value == t.user_attrs["scores"][-1][1]
-    others = [t for t in trials.values() if t.number != killed and t not in retries]
+    others = [t for t in trials_by_number.values() if t.number != killed and t not in retries]
     assert all(t.state.name == "COMPLETE" or t.user_attrs.get("surplus") for t in others)
+    if trials > 1:  # the survivor trained its own trial while the doomed worker ran
+        assert any(t.user_attrs["worker"].endswith(f":{os.getpid()}") for t in others)
 
-    # The finished study exports and plots.
+    # The finished study exports.
     from ganzoo.sweep import export
 
     rows = export.load_rows(storage, "workers")
-    assert {r["number"] for r in rows} == set(trials)
+    assert {r["number"] for r in rows} == set(trials_by_number)
     assert next(r for r in rows if r["number"] == retry.number)["retried_from"] == killed
