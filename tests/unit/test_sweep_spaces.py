@@ -5,8 +5,8 @@ import optuna
 import pytest
 
 from ganzoo.recipe import Recipe
-from ganzoo.sweep.spaces import (DISC_ITERS, NARROW_LAMBDAS, NARROW_LEARNING_RATES, SearchSpace,
-                                 SweepError, WIDE_LR)
+from ganzoo.sweep.spaces import (DISC_ITERS, NARROW_BETAS, NARROW_LAMBDAS, NARROW_LEARNING_RATES,
+                                 SearchSpace, SweepError, WIDE_LR)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -42,12 +42,12 @@ def test_narrow_draws_the_papers_discrete_values():
     space = SearchSpace("narrow", losses=("wgan",), penalties=("wgan_gp",),
                         normalizations=("spectral",), steps=100, batch_size=16)
     trial = optuna.trial.FixedTrial({"cell": "sndcgan/wgan/wgan_gp/spectral", "lr": 1e-3,
-                                     "betas": "0.0,0.9", "disc_iters": 5,
+                                     "betas": "0.9,0.999", "disc_iters": 5,
                                      "lambda_wgan_gp": 10.0})
     recipe = space.suggest(trial)
     assert recipe == Recipe("sndcgan", resolution=32, normalization="spectral", loss="wgan",
                             penalty="wgan_gp", penalty_weight=10.0, disc_iters=5, g_lr=1e-3,
-                            beta1=0.0, beta2=0.9, batch_size=16, steps=100)
+                            beta1=0.9, beta2=0.999, batch_size=16, steps=100)
     assert recipe.d_lr == recipe.g_lr
 
 
@@ -76,4 +76,5 @@ def test_wide_draws_stay_in_the_papers_ranges():
 def test_narrow_values_are_the_papers():
     assert NARROW_LEARNING_RATES == (1e-4, 2e-4, 1e-3)
     assert NARROW_LAMBDAS == (1.0, 10.0)
+    assert NARROW_BETAS == ("0.5,0.9", "0.5,0.999", "0.9,0.999")  # not (0, 0.9)
     assert math.isclose(WIDE_LR[0], 1e-5) and math.isclose(WIDE_LR[1], 1e-2)
