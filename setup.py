@@ -26,7 +26,11 @@ EXTRAS = {
     "jax": ["jax[cpu]>=0.4.30"],
     "torch": ["torch==2.13.0"],
     "figures": ["matplotlib>=3.8"],
-    "dev": ["pytest>=8", "jsonschema>=4", "tensorflow-datasets>=4.9", "matplotlib>=3.8"],
+    # `ganzoo sweep`: Optuna (SQLAlchemy comes with it) and the PostgreSQL driver SQLAlchemy 2.1
+    # uses for postgresql:// URLs; the gp sampler also needs torch and scipy.
+    "sweep": ["optuna>=4.9", "psycopg[binary]>=3.1", "matplotlib>=3.8"],
+    "dev": ["pytest>=8", "jsonschema>=4", "tensorflow-datasets>=4.9", "matplotlib>=3.8",
+            "optuna>=4.9", "psycopg[binary]>=3.1"],
 }
 EXTRAS["all"] = sorted({r for k in ("tensorflow", "jax", "dev") for r in EXTRAS[k]})
 

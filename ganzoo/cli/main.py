@@ -10,7 +10,8 @@ import importlib
 import os
 import sys
 
-SUBCOMMAND_MODULES = ("ganzoo.cli.zoo", "ganzoo.cli.evaluation", "ganzoo.cli.publish")
+SUBCOMMAND_MODULES = ("ganzoo.cli.zoo", "ganzoo.cli.evaluation", "ganzoo.cli.publish",
+                      "ganzoo.cli.sweep")
 SUPPORTED_BACKENDS = ("tensorflow", "jax")
 
 

@@ -297,8 +297,12 @@ def _final_weights(gan, model_dir):
     return written
 
 
-def run(settings):
+def run(settings, extra_callbacks=()):
     """Train with resolved settings. Returns a summary dict; raises on bad input or NaN.
+
+    `extra_callbacks` (ganzoo.callbacks.StepCallback instances) join the standard ones, told the
+    schedule (disc_iters, the resumed D step) and the NaN guard; ganzoo.sweep scores its trials
+    with one.
 
     The run folder is locked (ganzoo.runlock) for the whole run: a second process on the same
     --model_dir is refused before it changes anything. A refused run that created --model_dir
@@ -315,7 +319,7 @@ def run(settings):
         raise UsageError(f"--model_dir {model_dir} cannot be created or locked ({error}). Give a "
                          "folder path you can write to.") from None
     try:
-        return _run_locked(settings, model_dir)
+        return _run_locked(settings, model_dir, extra_callbacks)
     finally:
         gc.unfreeze()  # (run() may be called again in this process)
         lock.release()
@@ -326,7 +330,7 @@ def run(settings):
                 pass
 
 
-def _run_locked(settings, model_dir):
+def _run_locked(settings, model_dir, extra_callbacks=()):
     import keras
 
     import ganzoo
@@ -480,6 +484,11 @@ def _run_locked(settings, model_dir):
         fid_protocol={"generated": FLAGS.fid_samples, "reference": FLAGS.fid_samples,
                       "reference_split": FLAGS.fid_split, "dataset": settings["dataset"]},
     )
+    for callback in extra_callbacks:
+        callback.disc_iters, callback.initial_d_step = disc_iters, initial_d_step
+        callback.nan_guard = nan_guard
+    # Before MetricWindow, which must stay last (it resets the loss means).
+    callbacks[-1:-1] = list(extra_callbacks)
     print(f"{PROGRAM}: {total} discriminator steps ({total // disc_iters} generator steps, "
           f"{remaining_fit_steps} fit steps to go) on {source.name} ({len(source)} images)"
           + ("; the run is complete: writing its final weights" if not remaining_fit_steps
