@@ -170,17 +170,23 @@ class Evaluator:
         wanted = [m for m in CLASS_METRICS if m in self.metrics]
         if not wanted:
             return
-        num_classes = gtt.require_conditional(generator, " and ".join(wanted))
+        num_classes = int(getattr(generator, "num_classes", 0) or 0)
+        if not num_classes and self.gan_classifier is None:
+            gtt.require_conditional(generator, " and ".join(wanted))  # says what labels it
         shape = getattr(generator, "image_shape", None)
-        if "gan_test" in self.metrics and self._gan_classifier is None:
+        # An unconditional generator's images are labelled by the fixed classifier (for GAN-train
+        # too), so it is loaded whenever one is given.
+        if self.gan_classifier is not None and self._gan_classifier is None:
             classifier = self.gan_classifier
             if isinstance(classifier, (str, os.PathLike)):
-                self._gan_classifier = gtt.load_classifier(classifier, num_classes, shape)
+                self._gan_classifier = gtt.load_classifier(classifier, num_classes or None, shape)
             else:
                 self._gan_classifier = (classifier, {
                     "classifier": getattr(classifier, "name", type(classifier).__name__),
                     "classifier_sha256": gtt.classifier_sha256(classifier), "classifier_record": None,
                     "classifier_real_accuracy": None})
+        if not num_classes:
+            num_classes = int(self._gan_classifier[0].outputs[0].shape[-1])
         if "gan_train" in self.metrics and self._gan_real is None:
             real = self.gan_train_real
             if isinstance(real, (str, os.PathLike)):
@@ -205,19 +211,29 @@ class Evaluator:
         from ganzoo.metrics import gan_train_test as gtt
 
         self.check_class_metrics(generator)
-        values, protocol = {}, {"n_generated": int(num),
-                                "labels": "the generator's classes, balanced, shuffled with the seed"}
+        conditional = bool(getattr(generator, "num_classes", 0))
+        classifier, info = self._gan_classifier or (None, {})
+        values, protocol = {}, {"n_generated": int(num)}
+        if conditional:
+            protocol["labels"] = "the generator's classes, balanced, shuffled with the seed"
+        else:  # the fixed classifier labels the images (gtt.gan_test / gan_train say how)
+            protocol["labels"] = ("unconditional generator: the fixed classifier's predictions label the images; "
+                                  "gan_test is then the classifier's mean confidence in its own label, not an "
+                                  "accuracy")
         if "gan_test" in self.metrics:
-            classifier, info = self._gan_classifier
             result = gtt.gan_test(generator, classifier, num, seed, self.batch_size,
                                   info["classifier_real_accuracy"])
             values["gan_test"] = result["value"]
-            protocol.update(info, n_per_class=result["protocol"]["n_per_class"])
+            protocol.update(info)
+            if "n_per_class" in result["protocol"]:
+                protocol["n_per_class"] = result["protocol"]["n_per_class"]
         if "gan_train" in self.metrics:
             images, labels, name = self._gan_real
             result = gtt.gan_train(generator, images, labels, num, self.gan_train_epochs, seed,
+                                   classifier=None if conditional else classifier,
                                    batch_size=self.batch_size, **self.gan_train_options)
             values["gan_train"] = result["value"]
+            protocol.update(info)
             protocol.update(n_per_class=result["protocol"]["n_per_class"], gan_train_epochs=self.gan_train_epochs,
                             gan_train_real=name, n_test=int(len(labels)),
                             gan_train_recipe=result["protocol"]["recipe"])

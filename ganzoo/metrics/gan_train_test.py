@@ -204,11 +204,11 @@ def require_conditional(generator, metrics="gan_train / gan_test"):
     num_classes = int(getattr(generator, "num_classes", 0) or 0)
     if not num_classes:
         raise ValueError(
-            f"{metrics} need a class-conditional generator (images drawn for given classes), and this one is "
-            "unconditional (num_classes 0). Evaluate a conditional model (a recipe with num_classes > 0, e.g. "
-            "resnet_cifar-hinge-sn-cifar10-cond), or drop gan_train,gan_test from the metrics. (In Python, "
-            "ganzoo.metrics.gan_train_test.gan_test / gan_train label an unconditional generator's images "
-            "with the fixed classifier.)")
+            f"{metrics} need labelled images, and this generator is unconditional (num_classes 0): give the "
+            "fixed real-data classifier (--classifier PATH.keras, or gan_classifier=) to label its images "
+            "(gan_test then reports the classifier's mean confidence in its own label, not an accuracy; "
+            "gan_train trains on those labels), evaluate a class-conditional model (a recipe with num_classes "
+            "> 0, e.g. resnet_cifar-hinge-sn-cifar10-cond), or drop gan_train,gan_test from the metrics.")
     return num_classes
 
 

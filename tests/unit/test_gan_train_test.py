@@ -153,8 +153,9 @@ def test_class_metrics_refuse_what_they_cannot_measure(classifier_file, tmp_path
         return evaluator.Evaluator(("gan_test",), progress=False, gan_classifier=str(path)).evaluate(
             generator, num_generated=30)
 
-    with pytest.raises(ValueError, match="need a class-conditional generator.*unconditional.*num_classes > 0"):
-        gan_test(FakeGenerator(num_classes=0))
+    with pytest.raises(ValueError, match="unconditional.*--classifier.*num_classes > 0"):
+        evaluator.Evaluator(("gan_train",), progress=False, gan_train_real=real_test_set()).evaluate(
+            FakeGenerator(num_classes=0), num_generated=30)
     with pytest.raises(ValueError, match="needs the fixed classifier.*--classifier"):
         evaluator.Evaluator(("gan_test",), progress=False)
     with pytest.raises(ValueError, match="needs the real labelled test set"):
@@ -221,9 +222,24 @@ def test_ganzoo_eval_metrics_gan_test_gan_train(classifier_file, tmp_path, monke
     code, record = ganzoo_eval("blind", "gan_test", "--num-samples", "150", "--sample-sets", "2")
     assert code == 0 and len(record["metrics"]["gan_test"]["values"]) == 2
     assert record["metrics"]["gan_test"]["mean"] == pytest.approx(1 / K, abs=0.1)
+    # An unconditional generator: the classifier labels its images (issue 13). GAN-test is the
+    # classifier's mean confidence in its own label (computed here from the model's outputs),
+    # GAN-train trains on those labels; the record says so.
+    code, record = ganzoo_eval("unconditional", "gan_test,gan_train", "--gan-train-real", str(real),
+                               "--gan-train-epochs", "3", "--num-samples", "90", "--sample-sets", "1")
+    assert code == 0
+    import keras
+
+    model = keras.saving.load_model(str(classifier_file), compile=False)
+    images = FakeGenerator(num_classes=0).sample(90, seed=0)  # (any seed: the classes are clear-cut)
+    confidence = np.asarray(keras.ops.softmax(model(images, training=False))).max(axis=1).mean()
+    assert record["metrics"]["gan_test"]["mean"] == pytest.approx(confidence, abs=0.05)
+    assert record["metrics"]["gan_train"]["mean"] > 0.9
+    p = record["protocol"]["gan_train_test"]
+    assert "unconditional" in p["labels"] and "not an accuracy" in p["labels"] and p["classifier"] == "c.keras"
     capsys.readouterr()
-    assert ganzoo_eval("unconditional", "gan_test")[0] == 1
-    assert "need a class-conditional generator" in capsys.readouterr().err
+    assert cli.main(["eval", "unconditional", "--metrics", "gan_test", "--no-progress"]) == 1
+    assert "gan_test needs the fixed classifier" in capsys.readouterr().err
 
 
 def test_ganzoo_eval_generator_weights_of_a_conditional_run(tmp_path, capsys):
