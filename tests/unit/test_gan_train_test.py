@@ -226,7 +226,7 @@ def test_ganzoo_eval_metrics_gan_test_gan_train(classifier_file, tmp_path, monke
     # classifier's mean confidence in its own label (computed here from the model's outputs),
     # GAN-train trains on those labels; the record says so.
     code, record = ganzoo_eval("unconditional", "gan_test,gan_train", "--gan-train-real", str(real),
-                               "--gan-train-epochs", "3", "--num-samples", "90", "--sample-sets", "1")
+                               "--gan-train-epochs", "6", "--num-samples", "90", "--sample-sets", "1")
     assert code == 0
     import keras
 
@@ -234,7 +234,7 @@ def test_ganzoo_eval_metrics_gan_test_gan_train(classifier_file, tmp_path, monke
     images = FakeGenerator(num_classes=0).sample(90, seed=0)  # (any seed: the classes are clear-cut)
     confidence = np.asarray(keras.ops.softmax(model(images, training=False))).max(axis=1).mean()
     assert record["metrics"]["gan_test"]["mean"] == pytest.approx(confidence, abs=0.05)
-    assert record["metrics"]["gan_train"]["mean"] > 0.9
+    assert record["metrics"]["gan_train"]["mean"] > 0.6  # chance: 1 / 3
     p = record["protocol"]["gan_train_test"]
     assert "unconditional" in p["labels"] and "not an accuracy" in p["labels"] and p["classifier"] == "c.keras"
     capsys.readouterr()
