@@ -155,6 +155,21 @@ def check_jacobian_clamping(bounds):
     return (low, high)
 
 
+def _check_unrolling(steps, d_optimizer):
+    """(unrolled_steps, the look-ahead's SGD rate): D's learning rate, read once here, so a
+    learning-rate schedule is refused."""
+    if isinstance(steps, bool) or int(steps) != steps or int(steps) < 0:
+        raise ValueError(f"unrolled_steps must be a whole number >= 0 (0: off; Metz et al.: 5 to 10); "
+                         f"got {steps!r}.")
+    if not steps:
+        return 0, None
+    rate = getattr(d_optimizer, "_learning_rate", None)
+    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule) or callable(rate):
+        raise ValueError("unrolled_steps needs D's learning rate as a number (the look-ahead's SGD "
+                         "steps use it); this d_optimizer has a learning-rate schedule.")
+    return int(steps), float(ops.convert_to_numpy(d_optimizer.learning_rate))
+
+
 def _labels(labels):
     """The labels keyword of a conditional network's call; nothing for an unconditional one."""
     return {} if labels is None else {"labels": labels}
@@ -265,6 +280,7 @@ class GAN(keras.Model):
         g_objective="loss",
         orthogonal_reg=0.0,
         jacobian_clamping=None,
+        unrolled_steps=0,
         **kwargs,
     ):
         """Configure training.
@@ -291,6 +307,9 @@ class GAN(keras.Model):
             orthogonal_reg: beta of BigGAN's orthogonal regularisation of G's kernels; 0: off.
             jacobian_clamping: (lambda_min, lambda_max) of Odena et al.'s Jacobian clamping (either
                 may be None: no bound on that side); None: off. See `_jacobian_clamping`.
+            unrolled_steps: k of Metz et al.'s unrolled GAN: G's loss is taken against D advanced
+                by k look-ahead SGD steps at d_optimizer's learning rate, differentiated through;
+                0: off. See `_unrolled_discriminator`.
             **kwargs: passed to keras.Model.compile (steps_per_execution, jit_compile, ...).
         """
         for unsupported in ("optimizer", "metrics", "loss_weights", "weighted_metrics"):
@@ -337,6 +356,7 @@ class GAN(keras.Model):
         self.jacobian_clamping = check_jacobian_clamping(jacobian_clamping)
         g_optimizer = paper_adam() if g_optimizer is None else g_optimizer
         d_optimizer = paper_adam() if d_optimizer is None else d_optimizer
+        self.unrolled_steps, self.unrolled_lr = _check_unrolling(unrolled_steps, d_optimizer)
         optimizer = GANOptimizer(g_optimizer, d_optimizer)
         optimizer.attach(self)
         self._state_layout = None
@@ -357,6 +377,7 @@ class GAN(keras.Model):
             "g_objective": self.g_objective,
             "orthogonal_reg": self.orthogonal_reg,
             "jacobian_clamping": self.jacobian_clamping,
+            "unrolled_steps": self.unrolled_steps,
             "steps_per_execution": kwargs.get("steps_per_execution", 1),
         }
 
@@ -460,12 +481,16 @@ class GAN(keras.Model):
         return total, (penalty, new_d_buffers, new_g_buffers, noise.state)
 
     def _generator_objective(self, g_params, g_buffers, d_params, d_buffers, z, real, labels=None,
-                             perturbation=None):
+                             perturbation=None, real_labels=None):
         fake, new_g_buffers = self.generator.stateless_call(g_params, g_buffers, z, training=True,
                                                             **_labels(labels))
         clamping = 0.0
         if perturbation is not None:
             clamping = self._jacobian_clamping(g_params, g_buffers, z, fake, perturbation, labels)
+        step_d_buffers = None
+        if self.unrolled_steps:
+            d_params, step_d_buffers = self._unrolled_discriminator(d_params, d_buffers, real, fake, labels,
+                                                                    real_labels)
         if self.g_objective == "feature_matching":
             loss, new_d_buffers = self._feature_matching(d_params, d_buffers, real, fake, labels)
         else:
@@ -476,7 +501,45 @@ class GAN(keras.Model):
             from ganzoo.regularizers import model_orthogonal_regularization
 
             loss = loss + self.orthogonal_reg * model_orthogonal_regularization(self.generator, g_params)
+        if step_d_buffers is not None:  # the look-ahead D's buffers are discarded with it
+            new_d_buffers = step_d_buffers
         return loss + clamping, (new_g_buffers, new_d_buffers)
+
+    def _unrolled_discriminator(self, d_params, d_buffers, real, fake, labels=None, real_labels=None):
+        """Metz et al. 2017 (Unrolled Generative Adversarial Networks): D's parameters
+        after `unrolled_steps` look-ahead steps on this batch, as a differentiable function of the
+        fake batch, so that G's gradient flows through every step (second order).
+
+        Each step is plain SGD, theta <- theta - d_lr * d L_D / d theta, with L_D the GAN loss of
+        D's update (label smoothing included) on the current real batch and this G(z), the fake
+        NOT stop-gradiented. Metz et al. unrolled D's Adam; SGD is what most reimplementations
+        use: it needs no moment state in G's objective and no derivative of Adam's division by
+        its second moment (ill-conditioned where gradients are small). The
+        look-ahead uses the GAN loss only (no gradient penalty: that would make G's gradient
+        third order and draw noise); with d_weight_clip each step is clipped as D's are.
+
+        Every look-ahead call of D starts from the stored buffers (spectral-norm u, batch-norm
+        statistics), and the look-ahead is discarded after G's loss. Returns (look-ahead params,
+        D's buffers after the first step's fake call): that call is the call of D on the fake
+        batch at D's own weights that the step without unrolling makes, so D's buffers (and D's
+        own update) are as they would be without unrolling."""
+        grad = backend.grad(self._lookahead_loss)
+        params, step_d_buffers = list(d_params), None
+        for _ in range(self.unrolled_steps):
+            grads, after_fake = grad(params, d_buffers, real, fake, labels, real_labels)
+            step_d_buffers = after_fake if step_d_buffers is None else step_d_buffers
+            params = [p - self.unrolled_lr * g for p, g in zip(params, grads)]
+            if self.d_weight_clip is not None:
+                params = [ops.clip(p, -self.d_weight_clip, self.d_weight_clip) for p in params]
+        return params, step_d_buffers
+
+    def _lookahead_loss(self, d_params, d_buffers, real, fake, labels=None, real_labels=None):
+        """D's GAN loss for the unrolled look-ahead, with the buffers after the fake call."""
+        fake_logits, after_fake = self.discriminator.stateless_call(d_params, d_buffers, fake, training=True,
+                                                                    **_labels(labels))
+        real_logits, _ = self.discriminator.stateless_call(d_params, d_buffers, real, training=True,
+                                                           **_labels(real_labels))
+        return self.gan_loss.discriminator(real_logits, fake_logits), after_fake
 
     def _jacobian_clamping(self, g_params, g_buffers, z, fake, perturbation, labels=None):
         """Odena et al. 2018, Algorithm 1: Q = ||G(z) - G(z + delta)|| / ||delta|| per sample
@@ -659,15 +722,17 @@ class GAN(keras.Model):
                 # G's classes go with its z: D update 0's unless z is drawn afresh
                 g_labels = (draw_labels() if self.resample_generator_z else fake_labels) if self.num_classes else None
                 perturbation = draw_direction() if self.jacobian_clamping is not None else None
+                # (the unrolled look-ahead's D loss sees the real batch with its classes)
+                g_real_labels = real_slice(i) if self.unrolled_steps else None
                 if self.updates == "alternating":
                     (g_loss, (values["g_buffers"], values["d_buffers"])), grads = g_grad(
                         values["g_params"], values["g_buffers"], values["d_params"], values["d_buffers"], g_z,
-                        real, g_labels, perturbation,
+                        real, g_labels, perturbation, g_real_labels,
                     )
                 else:  # simultaneous: D's weights (and u) as they were before its update
                     (g_loss, (values["g_buffers"], _)), grads = g_grad(
                         values["g_params"], values["g_buffers"], d_before[0], d_before[1], g_z, real,
-                        g_labels, perturbation,
+                        g_labels, perturbation, g_real_labels,
                     )
                 values["g_params"], values["g_opt"] = backend.apply_gradients(
                     self.generator_optimizer, grads, self.generator.trainable_variables,
@@ -735,7 +800,7 @@ def build_gan(recipe=None, *, seed=None, **settings):
     real_label_smoothing, fake_label_smoothing, disc_iters, g_lr, d_lr, beta1, beta2,
     updates, d_weight_clip, batch_size, steps, ema_decay, ema_start_step, minibatch_stddev,
     minibatch_discrimination, weight_init, self_attention, g_objective, orthogonal_reg, jacobian_clamp_min,
-    jacobian_clamp_max) override it, and the
+    jacobian_clamp_max, unrolled_steps) override it, and the
     rest go to GAN.compile (resample_generator_z, steps_per_execution, jit_compile, ...).
     batch_size and steps belong to the schedule: they are checked, and the caller trains with them.
 
@@ -785,6 +850,7 @@ def build_gan(recipe=None, *, seed=None, **settings):
         g_objective=recipe.g_objective,
         orthogonal_reg=recipe.orthogonal_reg,
         jacobian_clamping=recipe.jacobian_clamping,
+        unrolled_steps=recipe.unrolled_steps,
         disc_iters=recipe.disc_iters,
         **settings,
     )

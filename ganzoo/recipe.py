@@ -185,6 +185,10 @@ class Recipe:
         None, "Clip every discriminator weight to [-c, c] after each D update (plain WGAN's "
         "Lipschitz constraint, e.g. 0.01; None = off).", OPTIMIZER, kind=float, exclusive_minimum=0,
         nullable=True)
+    unrolled_steps: int = _field(
+        0, "Unrolled GAN (Metz et al. 2017): G's loss is taken against a copy of D advanced by this "
+        "many look-ahead SGD steps (at d_lr) on the current batch, differentiated through (e.g. 5; "
+        "0 = off). D's own update is unchanged.", OPTIMIZER, kind=int, minimum=0)
     batch_size: int = _field(64, "Images per discriminator update.", SCHEDULE, kind=int, minimum=1)
     steps: int = _field(200000, "Total DISCRIMINATOR steps, as the paper counts them; generator "
                         "updates = steps / disc_iters.", SCHEDULE, kind=int, minimum=1)

@@ -4,6 +4,9 @@ ganzoo.build_gan and GAN.fit.
 
     KERAS_BACKEND=jax nice -n 10 python training/mixtures.py      # docs/stabilisation.md table,
                                                                   # docs/figures/mixtures_*.png
+    KERAS_BACKEND=jax python training/mixtures.py --tricks unrolled --rows_only
+                                        # only that trick's row, in the existing table (same
+                                        # settings); the figures are not redrawn
 
 Every run makes the same number of generator updates (`--g_steps`) on fresh target samples;
 the table is the mean (and range) over seeds of the metrics of 2,500 samples (ganzoo.analysis
@@ -26,6 +29,8 @@ flags.DEFINE_list("mixtures", ["ring", "grid"], "Mixtures to train on.")
 flags.DEFINE_list("tricks", None, "Trick keys to run (default: every key of TRICKS).")
 flags.DEFINE_string("figures_dir", "docs/figures", "Folder of the PNGs.")
 flags.DEFINE_string("markdown", "docs/stabilisation.md", "Markdown file holding the table.")
+flags.DEFINE_bool("rows_only", False, "Replace (or add) only the rows of --tricks in the existing "
+                  "table, keeping its other rows, its header and the figures (not redrawn).")
 
 BEGIN = "<!-- mixtures table: written by training/mixtures.py -->"
 END = "<!-- end of mixtures table -->"
@@ -49,6 +54,7 @@ TRICKS = {
     "mbdisc": ("minibatch discrimination (B 50)", dict(minibatch_discrimination=50)),
     "fm": ("feature matching", dict(g_objective="feature_matching")),
     "ortho": ("orthogonal init + reg 1e-4", dict(weight_init="orthogonal", orthogonal_reg=1e-4)),
+    "unrolled": ("unrolled D (k 5)", dict(unrolled_steps=5)),
 }
 
 
@@ -122,6 +128,35 @@ def replace_section(path, section):
     write_text(path, text)
 
 
+def merge_rows(path, results, mixture_names, seeds, g_steps, batch_size):
+    """The existing table of `path` with the rows of `results` replaced or added (in TRICKS'
+    order); refused unless the table has the same columns and run settings."""
+    text = open(path).read()
+    if BEGIN not in text or END not in text:
+        raise app.UsageError(f"--rows_only: {path} has no mixtures table to add rows to; run without it.")
+    head, rest = text.split(BEGIN, 1)
+    section, tail = rest.split(END, 1)
+    fresh = table_section(results, mixture_names, seeds, g_steps, batch_size, []).split("\n")
+    header, settings = fresh[4], fresh[2].split(" Regenerate with")[0]
+    lines = section.split("\n")
+    if header not in lines or not any(line.startswith(settings) for line in lines):
+        raise app.UsageError("--rows_only: the table was made with other mixtures, seeds, g_steps or "
+                             "batch_size; run with the same ones or regenerate the whole table.")
+    first = lines.index(header) + 2  # after the header and its rule
+    last = first
+    while last < len(lines) and lines[last].startswith("| "):
+        last += 1
+    label = lambda row: row.split(" |", 1)[0][2:]  # noqa: E731
+    rows = {label(row): row for row in lines[first:last]}
+    rows.update({label(row): row for row in fresh[6:6 + len(results)]})
+    order = [TRICKS[key][0] for key in TRICKS]
+    ordered = sorted(rows, key=lambda name: order.index(name) if name in order else len(order))
+    lines[first:last] = [rows[name] for name in ordered]
+    from ganzoo.utils.files import write_text
+
+    write_text(path, head + BEGIN + "\n".join(lines) + END + tail)
+
+
 def plot(mixture, samples_by_trick, path):
     import matplotlib
 
@@ -174,10 +209,16 @@ def main(argv):
                 print(f"{name} | {trick} | seed {seed}: {metrics} ({seconds:.1f} s)", flush=True)
                 if seed == 0:
                     shown[TRICKS[trick][0]] = samples
+        if FLAGS.rows_only:
+            continue
         path = os.path.join(FLAGS.figures_dir, f"mixtures_{name}.png")
         os.makedirs(FLAGS.figures_dir, exist_ok=True)
         plot(mixture, shown, path)
         figures.append((name, path))
+    if FLAGS.rows_only:
+        merge_rows(FLAGS.markdown, results, FLAGS.mixtures, FLAGS.seeds, FLAGS.g_steps, FLAGS.batch_size)
+        print(open(FLAGS.markdown).read().split(BEGIN, 1)[1].split(END, 1)[0])
+        return
     section = table_section(results, FLAGS.mixtures, FLAGS.seeds, FLAGS.g_steps, FLAGS.batch_size, figures)
     replace_section(FLAGS.markdown, section)
     print(section)

@@ -4,6 +4,8 @@ Everything else (losses, penalties, the order of D and G updates, EMA) is writte
 keras.ops in ganzoo/gan.py. Each backend module provides:
 
 - value_and_grad(fn): fn(params, *args) -> (loss, aux); returns ((loss, aux), grads wrt params)
+- grad(fn): fn(params, *args) -> (loss, aux); returns a function giving (grads wrt params, aux)
+  that is differentiable again (the unrolled discriminator's look-ahead, second order)
 - input_gradient(fn, x): d sum(fn(x)) / dx, differentiable again (for gradient penalties)
 - apply_gradients(optimizer, grads, variables, values, optimizer_values) -> (values, opt_values)
 - optimizer_iterations(optimizer, optimizer_values): the optimizer's step count within the step
@@ -26,6 +28,7 @@ if BACKEND == "jax":
     from ganzoo.backend.jax import (
         apply_gradients,
         assign_values,
+        grad,
         input_gradient,
         optimizer_iterations,
         replica_id,
@@ -37,6 +40,7 @@ elif BACKEND == "tensorflow":
     from ganzoo.backend.tensorflow import (
         apply_gradients,
         assign_values,
+        grad,
         input_gradient,
         optimizer_iterations,
         replica_id,
@@ -57,6 +61,7 @@ __all__ = [
     "StateLayout",
     "apply_gradients",
     "assign_values",
+    "grad",
     "input_gradient",
     "optimizer_iterations",
     "replica_id",

@@ -9,6 +9,12 @@ def value_and_grad(fn):
     return jax.value_and_grad(fn, has_aux=True)
 
 
+def grad(fn):
+    """fn(params, *args) -> (loss, aux); returns a function giving (d loss / d params, aux) that
+    can itself be differentiated (the unrolled discriminator's look-ahead)."""
+    return jax.grad(fn, has_aux=True)
+
+
 def input_gradient(fn, x):
     return jax.grad(lambda inputs: jnp.sum(fn(inputs)))(x)
 

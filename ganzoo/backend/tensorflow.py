@@ -30,6 +30,22 @@ def value_and_grad(fn):
     return wrapped
 
 
+def grad(fn):
+    """fn(params, *args) -> (loss, aux); returns a function giving (d loss / d params, aux). Its
+    own tape sits inside any enclosing one (value_and_grad's), which records the gradient's
+    computation: differentiable again (second order, the unrolled discriminator's look-ahead).
+    Unconnected parameters get zeros, sparse gradients (embedding lookups) become dense."""
+    def wrapped(params, *args):
+        params = list(params)
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            loss, aux = fn(params, *args)
+        grads = tape.gradient(loss, params, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return [tf.convert_to_tensor(g) for g in grads], aux
+
+    return wrapped
+
+
 def input_gradient(fn, x):
     # Recorded by any enclosing tape, so the penalty's own gradient is exact (second order).
     x = tf.convert_to_tensor(x)

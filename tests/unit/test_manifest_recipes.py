@@ -315,7 +315,7 @@ def test_recipe_matches_generate_tasks_lib(name):
     outside = {"ema_decay", "ema_start_step", "real_label_smoothing", "fake_label_smoothing", "updates",
                "d_weight_clip", "minibatch_stddev", "minibatch_discrimination", "weight_init", "g_objective",
                "orthogonal_reg", "num_classes", "class_embedding", "jacobian_clamp_min", "jacobian_clamp_max",
-               "self_attention"}
+               "self_attention", "unrolled_steps"}
     # (the paper's models are unconditional
     default = Recipe(training["architecture"])
     assert all(training[key] == getattr(default, key) for key in outside - {"ema_decay"})

@@ -453,3 +453,161 @@ def test_jacobian_clamping_draws_its_directions_after_the_steps_other_noise(rng)
         Recipe("mlp2d", jacobian_clamp_min=20.0, jacobian_clamp_max=1.0)
     with pytest.raises(ValueError, match="pair"):
         gan.compile(jacobian_clamping=3.0)
+
+
+# --------------------------------------------------------------- unrolled discriminator (Metz et al.)
+def _np_d_forward(x, d):
+    """mlp2d's discriminator (no normalisation) in float64: logits and what backprop needs."""
+    pre1 = x @ d[0][0] + d[0][1]
+    pre2 = np.maximum(pre1, 0.0) @ d[1][0] + d[1][1]
+    return np.maximum(pre2, 0.0) @ d[2][0] + d[2][1], (x, pre1, pre2)
+
+
+def _np_d_backward(dlogits, cache, d):
+    """d (sum of dlogits * logits) / d D's (kernel, bias) pairs: hand-written backprop."""
+    x, pre1, pre2 = cache
+    h1, h2 = np.maximum(pre1, 0.0), np.maximum(pre2, 0.0)
+    dh2 = (dlogits @ d[2][0].T) * (pre2 > 0)
+    dh1 = (dh2 @ d[1][0].T) * (pre1 > 0)
+    return [(x.T @ dh1, dh1.sum(0)), (h1.T @ dh2, dh2.sum(0)), (h2.T @ dlogits, dlogits.sum(0))]
+
+
+def _np_sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _np_lookahead(d, real, fake, steps, lr):
+    """D after `steps` SGD steps of rate lr on the ns loss mean softplus(-D(real)) + mean
+    softplus(D(fake))."""
+    for _ in range(steps):
+        real_logits, real_cache = _np_d_forward(real, d)
+        fake_logits, fake_cache = _np_d_forward(fake, d)
+        on_real = _np_d_backward(-_np_sigmoid(-real_logits) / len(real), real_cache, d)
+        on_fake = _np_d_backward(_np_sigmoid(fake_logits) / len(fake), fake_cache, d)
+        d = [(w - lr * (a[0] + b[0]), bias - lr * (a[1] + b[1]))
+             for (w, bias), a, b in zip(d, on_real, on_fake)]
+    return d
+
+
+def _np_unrolled_objective(g, d, z, real, steps, lr, g_objective="loss"):
+    """G's ns loss (or feature matching) against D advanced `steps` look-ahead steps, float64."""
+    fake = _np_mlp(z, g, 2) @ g[2][0] + g[2][1]
+    d = _np_lookahead(d, real.astype(np.float64), fake, steps, lr)
+    if g_objective == "feature_matching":
+        return np.sum((_np_mlp(real, d, 2).mean(0) - _np_mlp(fake, d, 2).mean(0)) ** 2)
+    return np.logaddexp(0.0, -_np_d_forward(fake, d)[0]).mean()
+
+
+def _unrolled_pair(steps, lr=1.0, **fields):
+    """The same mlp2d GAN without and with unrolling (D's rate lr: large, so the look-ahead moves D)."""
+    return [ganzoo.build_gan("mlp2d", normalization="none", z_dim=3, seed=5, d_lr=lr, unrolled_steps=k,
+                             **fields) for k in (0, steps)]
+
+
+def _g_gradient(gan, z, real):
+    from ganzoo import backend
+
+    values = lambda vs: [v.value for v in vs]  # noqa: E731
+    g, d = gan.generator, gan.discriminator
+    (loss, _), grads = backend.value_and_grad(gan._generator_objective)(
+        values(g.trainable_variables), values(g.non_trainable_variables), values(d.trainable_variables),
+        values(d.non_trainable_variables), ops.convert_to_tensor(z), ops.convert_to_tensor(real))
+    return float(ops.convert_to_numpy(loss)), [np.asarray(ops.convert_to_numpy(x), np.float64) for x in grads]
+
+
+def test_unrolled_steps_zero_is_the_old_objective(rng):
+    default = ganzoo.build_gan("mlp2d", normalization="none", z_dim=3, seed=5)
+    off = ganzoo.build_gan("mlp2d", normalization="none", z_dim=3, seed=5, unrolled_steps=0)
+    assert (off.unrolled_steps, off.unrolled_lr, default.unrolled_steps) == (0, None, 0)
+    z = rng.uniform(-1, 1, size=(16, 3)).astype("float32")
+    real = rng.normal(size=(16, 2)).astype("float32")
+    assert _objective(off, z, real) == _objective(default, z, real)
+    g, d = _pairs(off.generator), _pairs(off.discriminator)
+    np.testing.assert_allclose(_objective(off, z, real), _np_unrolled_objective(g, d, z, real, 0, 1.0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("steps, g_objective", [(1, "loss"), (2, "loss"), (2, "feature_matching")])
+def test_unrolled_g_loss_is_taken_against_the_look_ahead_discriminator(rng, steps, g_objective):
+    plain, gan = _unrolled_pair(steps, g_objective=g_objective)
+    assert gan.unrolled_lr == 1.0
+    z = rng.uniform(-1, 1, size=(32, 3)).astype("float32")
+    real = rng.normal(size=(32, 2)).astype("float32")
+    g, d = _pairs(gan.generator), _pairs(gan.discriminator)
+    want = _np_unrolled_objective(g, d, z, real, steps, 1.0, g_objective)
+    got = _objective(gan, z, real)
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+    # The look-ahead moved D: the loss is far from the one at D's own weights.
+    assert abs(want - _objective(plain, z, real)) > 20 * 1e-4 * abs(want)
+
+
+def test_unrolled_g_gradient_goes_through_the_look_ahead(rng):
+    steps, lr = 2, 1.0
+    plain, gan = _unrolled_pair(steps, lr)
+    z = rng.uniform(-1, 1, size=(32, 3)).astype("float32")
+    real = rng.normal(size=(32, 2)).astype("float32")
+    g, d = _pairs(gan.generator), _pairs(gan.discriminator)
+    _, grads = _g_gradient(gan, z, real)
+    _, plain_grads = _g_gradient(plain, z, real)
+    frozen = _np_lookahead(d, real.astype(np.float64), _np_mlp(z, g, 2) @ g[2][0] + g[2][1], steps, lr)
+    # Central differences in float64 of the whole unrolled objective (G -> look-ahead -> loss), and
+    # of G's loss against the look-ahead D held fixed (what a gradient that stopped at the
+    # look-ahead's parameters would be).
+    picks = [(2, 1, (0,)), (2, 1, (1,)), (2, 0, (3, 0)), (2, 0, (7, 1)), (1, 1, (5,)), (0, 0, (1, 2))]
+    eps = 1e-6
+    autodiffs, numerics, helds = [], [], []
+    for layer, part, index in picks:
+        def at(sign, objective):
+            moved = [[w.copy() for w in pair] for pair in g]
+            moved[layer][part][index] += sign * eps
+            return objective(moved)
+
+        def through(moved):
+            return _np_unrolled_objective(moved, d, z, real, steps, lr)
+
+        def held(moved):
+            fake = _np_mlp(z, moved, 2) @ moved[2][0] + moved[2][1]
+            return np.logaddexp(0.0, -_np_d_forward(fake, frozen)[0]).mean()
+
+        numerics.append((at(1, through) - at(-1, through)) / (2 * eps))
+        helds.append((at(1, held) - at(-1, held)) / (2 * eps))
+        autodiffs.append(grads[2 * layer + part][index])
+    autodiffs, numerics, helds = map(np.array, (autodiffs, numerics, helds))
+    np.testing.assert_allclose(autodiffs, numerics, rtol=2e-3, atol=1e-6)
+    # The path through the look-ahead's steps counts: the gradient with the look-ahead D held
+    # fixed is off by more than 15 times the tolerance above (about 7% on TensorFlow's weights,
+    # 60% on JAX's: the backends initialise differently).
+    assert np.linalg.norm(autodiffs - helds) > 0.03 * np.linalg.norm(numerics)
+    assert max(np.abs(a - b).max() for a, b in zip(grads, plain_grads)) > 0.05 * max(
+        np.abs(a).max() for a in plain_grads)
+
+
+def test_unrolled_gan_trains_and_leaves_ds_update_unchanged():
+    points = np.random.default_rng(0).normal(size=(16, 2)).astype("float32")
+    gans = [ganzoo.build_gan("mlp2d", normalization="spectral", z_dim=3, seed=0, unrolled_steps=k)
+            for k in (0, 2)]
+    for gan in gans:
+        gan.fit(points, batch_size=16, epochs=1, verbose=0)  # one step
+    plain, unrolled = gans
+    # D's update (its weights and its spectral-norm u) is the same; G's is not.
+    for a, b in zip(plain.discriminator.get_weights(), unrolled.discriminator.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert any(not np.allclose(a, b) for a, b in zip(plain.generator.get_weights(),
+                                                      unrolled.generator.get_weights()))
+    history = unrolled.fit(points, batch_size=16, epochs=3, verbose=0)
+    assert all(np.isfinite(history.history[key]).all() for key in ("d_loss", "g_loss"))
+    assert unrolled.g_steps == 4 and unrolled.get_compile_config()["unrolled_steps"] == 2
+
+
+def test_unrolled_steps_recipe_and_refusals():
+    recipe = Recipe("mlp2d", unrolled_steps=5)
+    assert Recipe.from_dict(recipe.to_dict()).unrolled_steps == 5 and Recipe("mlp2d").unrolled_steps == 0
+    assert "unrolled_steps" in Recipe.keys("optimizer")
+    for bad, message in ((-1, "unrolled_steps must be at least 0"), (1.5, "unrolled_steps must be a whole number")):
+        with pytest.raises(RecipeError, match=message):
+            Recipe("mlp2d", unrolled_steps=bad)
+    gan = ganzoo.build_gan("mlp2d", z_dim=3, seed=0)
+    with pytest.raises(ValueError, match="unrolled_steps must be a whole number >= 0"):
+        gan.compile(unrolled_steps=-2)
+    schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, 100, 0.5)
+    with pytest.raises(ValueError, match="learning-rate schedule"):
+        gan.compile(d_optimizer=keras.optimizers.Adam(schedule), unrolled_steps=1)
