@@ -2,6 +2,10 @@
 split and measure it on its test split. CIFAR10 (100 epochs of ResNet-20) takes hours on a CPU:
 
     python training/train_classifier.py --dataset cifar10 --epochs 100 --out classifiers/cifar10-resnet20.keras
+
+Killed at any moment, the same command resumes from the last finished epoch (Keras'
+BackupAndRestore state in OUT.backup/, removed at the end); a second process on the same OUT is
+refused.
 """
 import argparse
 import json

@@ -23,6 +23,8 @@ real CIFAR10; ResNet-20 is documented at 91.25% (He et al., Table 6).
 """
 import hashlib
 
+import os
+
 import numpy as np
 
 CLASSIFIER_RECIPE = {
@@ -67,8 +69,12 @@ def build_classifier(num_classes=10, resolution=32, depth=20, seed=0):
 
 def train_classifier(images, labels, num_classes=10, epochs=CLASSIFIER_RECIPE["epochs"],
                      batch_size=CLASSIFIER_RECIPE["batch_size"], depth=CLASSIFIER_RECIPE["depth"], seed=0,
-                     augment=True, verbose=0):
-    """The recipe trained on (images in [0, 1], NHWC; int labels). Returns the Keras model."""
+                     augment=True, verbose=0, backup_dir=None, callbacks=()):
+    """The recipe trained on (images in [0, 1], NHWC; int labels). Returns the Keras model.
+
+    backup_dir: Keras' BackupAndRestore folder: the state is saved at each epoch's end and a run
+    killed at any moment resumes from its last finished epoch when called again with the same
+    folder (Keras deletes the backup once training ends). callbacks: more Keras callbacks."""
     import keras
 
     images = np.asarray(images, dtype="float32")
@@ -92,8 +98,11 @@ def train_classifier(images, labels, num_classes=10, epochs=CLASSIFIER_RECIPE["e
     model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=CLASSIFIER_RECIPE["momentum"], nesterov=True,
                                                  weight_decay=CLASSIFIER_RECIPE["weight_decay"]),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    callbacks = list(callbacks)
+    if backup_dir is not None:
+        callbacks.insert(0, keras.callbacks.BackupAndRestore(str(backup_dir)))
     model.fit(images, labels.astype("int32"), batch_size=batch_size, epochs=int(epochs), shuffle=True,
-              verbose=verbose)
+              verbose=verbose, callbacks=callbacks)
     return net  # the classifier without the augmentation layers
 
 
@@ -283,18 +292,35 @@ def train_reference_classifier(out, dataset="cifar10", epochs=CLASSIFIER_RECIPE[
                                verbose=2):
     """GAN-test's fixed classifier: the recipe trained on `dataset`'s train split, measured on its test
     split. Writes OUT (a .keras file) and OUT.json (sha256 of the weights, real test accuracy, epochs,
-    seconds, the recipe); returns that record. `python training/train_classifier.py` runs it."""
-    import time
+    seconds, the recipe); returns that record. `python training/train_classifier.py` runs it.
+
+    Killed, it resumes from its last finished epoch when run again with the same OUT (the state
+    is kept in OUT.backup/ until the end); a second process on the same OUT is refused (a lock in
+    OUT.backup/). `seconds` counts this process's time only."""
+    from ganzoo.runlock import RunLock
 
     if not str(out).endswith(".keras"):
         raise ValueError(f"train_reference_classifier: out must be a .keras file; got {out}.")
+    backup = str(out) + ".backup"
+    with RunLock(backup).acquire(what="train the classifier"):
+        record = _train_reference(out, dataset, epochs, seed, depth, data_dir, synthetic_resolution, verbose,
+                                  backup)
+    try:  # Keras removed its own state on success; the lock's folder goes too when empty
+        os.rmdir(backup)
+    except OSError:
+        pass
+    return record
+
+
+def _train_reference(out, dataset, epochs, seed, depth, data_dir, synthetic_resolution, verbose, backup):
+    import time
 
     start = time.time()
     train_images, train_labels, num_classes = labelled_images(dataset, "train", data_dir, synthetic_resolution)
     test_images, test_labels, _ = labelled_images(dataset, "test", data_dir, synthetic_resolution)
     num_classes = num_classes or int(max(train_labels.max(), test_labels.max())) + 1
     classifier = train_classifier(train_images, train_labels, num_classes, epochs=epochs, depth=depth, seed=seed,
-                                  verbose=verbose)
+                                  verbose=verbose, backup_dir=os.path.join(backup, "keras"))
     record = {"dataset": dataset, "num_classes": num_classes, "epochs": int(epochs), "depth": int(depth),
               "seed": int(seed), "train_images": int(len(train_labels)), "test_images": int(len(test_labels)),
               "real_test_accuracy": accuracy(classifier, test_images, test_labels),

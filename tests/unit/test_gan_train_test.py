@@ -102,6 +102,39 @@ def test_reference_classifier_script_writes_the_classifier_and_its_record(tmp_pa
     assert 0.0 <= record["real_test_accuracy"] <= 1.0 and record["num_classes"] == 4
 
 
+def test_classifier_training_resumes_after_a_crash_and_refuses_a_second_process(tmp_path):
+    """Keras' BackupAndRestore: a run stopped after epoch 1 of 3 resumes at epoch 2 with the same
+    folder; the lock of train_reference_classifier refuses a second process on the same OUT."""
+    import keras
+
+    from ganzoo.runlock import RunLock, RunLockedError
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                raise RuntimeError("killed")
+
+    class Epochs(keras.callbacks.Callback):
+        seen = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.seen.append(epoch)
+
+    labels = np.arange(48) % K
+    images, backup = class_images(labels, 0), tmp_path / "backup"
+    small = dict(epochs=3, batch_size=16, depth=8, augment=False, backup_dir=backup)
+    with pytest.raises(RuntimeError, match="killed"):
+        gtt.train_classifier(images, labels, K, callbacks=[Crash()], **small)
+    assert backup.is_dir() and any(backup.iterdir())  # epoch 0's state kept
+    gtt.train_classifier(images, labels, K, callbacks=[Epochs()], **small)
+    assert Epochs.seen == [1, 2] and not backup.exists()  # resumed; Keras removed its state
+    out = tmp_path / "c.keras"
+    with RunLock(str(out) + ".backup"):
+        with pytest.raises(RunLockedError, match="in use by"):
+            gtt.train_reference_classifier(out, "synthetic:48", epochs=1, depth=8)
+    assert not out.exists()
+
+
 # --- gan_test / gan_train through the Evaluator and `ganzoo eval` -----------------------------------
 
 SMALL = {"depth": 8, "augment": False, "train_batch_size": 16}  # deviations from the recipe, recorded
