@@ -97,6 +97,34 @@ def _curve(metadata):
     return lines + [""]
 
 
+COPY_METRICS = ("nn_ratio_median", "nn_ratio_p1", "nn_copy_share", "nn_duplicate_share")
+
+
+def _copies(metrics):
+    """"Does it copy its training images?": a section from the nearest_neighbours metrics of a
+    published record (ganzoo/metrics/nearest_neighbours.py says how they are measured); none
+    without them."""
+    nn = {m["name"]: m for m in metrics if m["name"] in COPY_METRICS}
+    if set(nn) != set(COPY_METRICS):
+        return []
+    ratio, low = nn["nn_ratio_median"]["value"], nn["nn_ratio_p1"]["value"]
+    copies, twins = nn["nn_copy_share"]["value"], nn["nn_duplicate_share"]["value"]
+    return [
+        "## Does it copy its training images?",
+        "",
+        f"Nearest neighbours (`ganzoo eval --metrics nearest_neighbours`): generated samples are "
+        f"{ratio:.3g} times as far from their nearest training image as held-out real images are, at the "
+        f"median ({low:.3g} at the 1st percentile; 1 = no closer than new real images, 0 = copies). "
+        f"{copies:.2%} of the samples are closer to the training set than the cut that held-out real images "
+        f"pass at the protocol's quantile (about that quantile, 1% by default, for a model that does not "
+        f"copy), and {twins:.2%} have a near twin among the other samples (the same cut on real pairs; far "
+        f"above it means crowding, mode collapse).",
+        "",
+        f"Protocol: {nn['nn_copy_share']['protocol']}",
+        "",
+    ]
+
+
 def model_card(config, metadata, json_files=None):
     """The README.md text (Hugging Face model card: YAML front matter, then Markdown).
 
@@ -236,6 +264,7 @@ def model_card(config, metadata, json_files=None):
         lines += ["The run differed from the recipe in: "
                   + ", ".join(f"`{k}` = {_fmt(v)}" for k, v in differs.items()) + ".", ""]
     lines += _curve(metadata)
+    lines += _copies(metrics)
     if len(metrics) > 1:
         lines += ["## All metrics", "", "| metric | value | protocol |", "| --- | --- | --- |"]
         lines += [f"| {m['name']} | {_metric_value(m)} | {m['protocol']} |" for m in metrics]
