@@ -319,12 +319,7 @@ class Recipe:
         if not (issubclass(generator_cls, ResNetGenerator) and issubclass(discriminator_cls, ResNetDiscriminator)):
             raise RecipeError(f"self_attention {self.self_attention}: SAGAN's block is placed in the ResNet "
                               f"families (resnet_cifar, resnet19), not {self.architecture}; use 0.")
-        g_sides = {4 * 2 ** (i + 1) for i in range(len(generator_cls.BLOCK_CHANNELS))}
-        d_sides, side = set(), resolution
-        for _, scale in discriminator_cls.BLOCKS:
-            side = side // 2 if scale == "down" else side
-            d_sides.add(side)
-        both = sorted(g_sides & d_sides)
+        both = sorted(set(generator_cls.block_sides(resolution)) & set(discriminator_cls.block_sides(resolution)))
         if self.self_attention not in both:
             raise RecipeError(f"self_attention {self.self_attention}: {self.architecture} has blocks of that "
                               f"output side in both G and D only at {', '.join(map(str, both))}; use one of "

@@ -90,9 +90,8 @@ class ResNetGenerator(Generator):
         resolution = self.RESOLUTION if resolution is None else resolution
         _check_family_resolution(type(self).__name__, resolution, self.RESOLUTION)
         super().__init__(resolution=resolution, z_dim=z_dim, **kwargs)
-        sides = [4 * 2 ** (i + 1) for i in range(len(self.BLOCK_CHANNELS))]  # each block doubles
         self.self_attention, self.attention_after, self.attention = _place_attention(
-            type(self).__name__, self_attention, sides, spectral_norm=False)
+            type(self).__name__, self_attention, self.block_sides(resolution), spectral_norm=False)
         self.fc = keras.layers.Dense(4 * 4 * self.BASE_CHANNELS, kernel_initializer=weight_init(), name="fc")
         # Conditional: the blocks' batch norms take the class (the final one stays plain, as in
         # Miyato & Koyama's and mimicry's SNGAN-projection generators).
@@ -107,6 +106,11 @@ class ResNetGenerator(Generator):
             3, 3, padding="same", kernel_initializer=weight_init(truncated=True), name="to_rgb"
         )
         self.build()
+
+    @classmethod
+    def block_sides(cls, resolution=None):
+        """The output side of each up-block (4x4 doubled by each): where self_attention may go."""
+        return [4 * 2 ** (i + 1) for i in range(len(cls.BLOCK_CHANNELS))]
 
     def call(self, z, training=False, labels=None):
         condition = self.class_condition(labels) if self.num_classes else None
@@ -137,12 +141,9 @@ class ResNetDiscriminator(Discriminator):
         _check_family_resolution(type(self).__name__, resolution, self.RESOLUTION)
         check_discriminator_normalization(normalization)
         super().__init__(resolution=resolution, normalization=normalization, **kwargs)
-        sides, side = [], int(resolution)
-        for _, scale in self.BLOCKS:
-            side = side // 2 if scale == "down" else side
-            sides.append(side)
         self.self_attention, self.attention_after, self.attention = _place_attention(
-            type(self).__name__, self_attention, sides, spectral_norm=uses_spectral_norm(normalization))
+            type(self).__name__, self_attention, self.block_sides(resolution),
+            spectral_norm=uses_spectral_norm(normalization))
         self.blocks = [
             ResNetBlock(ch, scale, generator_block=False, normalization=normalization, name=f"block{i}")
             for i, (ch, scale) in enumerate(self.BLOCKS)
@@ -150,6 +151,15 @@ class ResNetDiscriminator(Discriminator):
         fc = keras.layers.Dense(1, kernel_initializer=weight_init(), name="fc")
         self.fc = SpectralNormalization(fc, name="fc_sn") if uses_spectral_norm(normalization) else fc
         self.build()
+
+    @classmethod
+    def block_sides(cls, resolution=None):
+        """The output side of each block ("down" halves it): where self_attention may go."""
+        sides, side = [], int(resolution or cls.RESOLUTION)
+        for _, scale in cls.BLOCKS:
+            side = side // 2 if scale == "down" else side
+            sides.append(side)
+        return sides
 
     def call(self, images, training=False, labels=None, return_features=False):
         x = images
