@@ -270,11 +270,30 @@ def cmd_eval(args):
     )
     if args.generator_weights:
         record["generator_weights"] = str(args.generator_weights)
+    record.update(_measured_weights(args, generator))
     print(evaluator.format_record(record))
     if args.out:
         out = evaluator.write_record(record, args.out)
         print(f"record -> {out}")
     return 0
+
+
+def _measured_weights(args, generator):
+    """Which weights the record measured: the sha256 of the generator file (a preset's, verified when
+    it was loaded, or --generator-weights), so that `ganzoo publish` can refuse a record of other
+    weights; for a preset, also which of its generators (EMA or raw) that file holds."""
+    if args.generator_weights:
+        from ganzoo.utils.files import sha256_file
+
+        return {"generator_sha256": sha256_file(args.generator_weights)}
+    from ganzoo.zoo.preset import GENERATOR_WEIGHTS
+
+    info = getattr(generator, "preset_info", None)
+    if info is None:
+        return {}
+    record = {"generator": info.inference_generator}
+    sha = (dict(info.files).get(GENERATOR_WEIGHTS) or {}).get("sha256")
+    return {**record, "generator_sha256": sha} if sha else record
 
 
 _WEIGHTS_OPTIONS = ("architecture", "resolution", "z_dim", "num_classes", "dataset")

@@ -8,6 +8,10 @@
 
     # Your own model: a preset folder you can load, sample and evaluate (and upload):
     ganzoo publish --checkpoint runs/mine --out-dir presets/mine [--repo-id you/mine --token ...]
+
+    # More measurements of published weights (the weights are kept; the card and manifest updated):
+    ganzoo eval sndcgan-ns-sn-cifar10 --metrics nearest_neighbours --out nn.json
+    ganzoo publish --config sndcgan-ns-sn-cifar10 --add-metrics nn.json
     ganzoo sample presets/mine --out grid.png ; ganzoo eval presets/mine --real ... ; ganzoo.load("presets/mine")
 
 The work is ganzoo.zoo.publishing.publish (the same from Python); training/publish.py forwards
@@ -38,8 +42,12 @@ def register(subparsers):
     p.add_argument("--config", default=None, metavar="NAME",
                    help="zoo entry (see `ganzoo list`) whose recipe the run follows; without it the run is "
                         "published as your own model (needs --out-dir)")
-    p.add_argument("--checkpoint", required=True, metavar="RUN_DIR",
+    p.add_argument("--checkpoint", default=None, metavar="RUN_DIR",
                    help="training run folder (the --model_dir of `ganzoo train`)")
+    add_option(p, "--add-metrics", action="append", default=[], metavar="PATH",
+               help="instead of --checkpoint: an evaluation record of the published weights (`ganzoo eval MODEL "
+                    "--out PATH`) to add to the card and metadata.json of --config NAME (or of the preset "
+                    "--out-dir); the weights are kept, a measurement replaces the one of the same name")
     p.add_argument("--metrics", action="append", default=[], metavar="[LABEL=]PATH",
                    help="evaluation record: ema=PATH, raw=PATH or PATH (repeat for both generators); each "
                         "number goes to the card and metadata.json with its protocol")
@@ -84,6 +92,20 @@ def cmd_publish(args):
     from ganzoo.zoo import publishing
 
     endpoint = args.endpoint or os.environ.get("HF_ENDPOINT")
+    if bool(args.checkpoint) == bool(args.add_metrics):
+        raise ValueError("give --checkpoint RUN_DIR (publish a training run) or --add-metrics EVAL.json (add "
+                         "measurements to a published model), not both or neither")
+    if args.add_metrics:
+        given = [flag for flag, value in (("--metrics", args.metrics), ("--status", args.status), ("--name", args.name),
+                                          ("--dataset-name", args.dataset_name)) if value]
+        if given:
+            raise ValueError(f"{', '.join(given)}: only with --checkpoint; --add-metrics keeps the published "
+                             f"model as it is and adds measurements")
+        publishing.add_measurements(
+            args.config, args.add_metrics, out_dir=args.out_dir, repo_id=args.repo_id,
+            token=publishing.upload_token(args.token, endpoint), endpoint=endpoint, private=args.private,
+            dry_run=args.dry_run, manifest_path=args.manifest, exclude_metrics=args.exclude_metrics)
+        return 0
     publishing.publish(
         args.config, args.checkpoint, metrics=args.metrics, status=args.status, name=args.name,
         dataset_name=args.dataset_name, out_dir=args.out_dir, repo_id=args.repo_id,

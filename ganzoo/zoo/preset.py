@@ -282,7 +282,6 @@ def save_preset(gan, out_dir, *, name, dataset, recipe, title=None, status="cust
     import keras
 
     import ganzoo
-    from ganzoo.zoo import card
     from ganzoo.zoo.export import export_generator
 
     if status not in STATUSES:
@@ -355,18 +354,85 @@ def save_preset(gan, out_dir, *, name, dataset, recipe, title=None, status="cust
             "files": files,
         }
         metadata.update(extra or {})
-        metadata = _jsonable(metadata)
-        (stage / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        (stage / METADATA).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-        json_files = {f: file_record(stage / f) for f in (CONFIG, METADATA)}
-        (stage / README).write_text(card.model_card(config, metadata, json_files), encoding="utf-8")
+        _write_description(stage, config, _jsonable(metadata))
         _install(stage, out_dir, kind)
     finally:
-        if stage.exists():  # our own staging folder: only files written above
-            for child in stage.iterdir():
-                child.unlink()
-            stage.rmdir()
+        _remove_stage(stage)
     return {f: file_record(out_dir / f) for f in LAYOUT}
+
+
+def _write_description(stage, config, metadata):
+    """config.json, metadata.json and the model card (README.md, which lists the two JSON files'
+    hashes) into `stage`: the part of a preset that describes the weights."""
+    from ganzoo.zoo import card
+
+    (stage / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    (stage / METADATA).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    json_files = {f: file_record(stage / f) for f in (CONFIG, METADATA)}
+    (stage / README).write_text(card.model_card(config, metadata, json_files), encoding="utf-8")
+
+
+def _remove_stage(stage):
+    if stage.exists():  # our own staging folder: only files written by this module
+        for child in stage.iterdir():
+            child.unlink()
+        stage.rmdir()
+
+
+def merge_metrics(old, new):
+    """`old` metrics with `new` ones added; a new measurement replaces the old one of the same name
+    in place (names compared case-insensitively). Two new ones of one name are refused."""
+    names = [m["name"].lower() for m in new]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise PresetError(f"Two new measurements of {', '.join(twice)}: give each metric once.")
+    fresh = {m["name"].lower(): dict(m) for m in new}
+    merged = [fresh.pop(m["name"].lower(), dict(m)) for m in old]
+    return merged + [m for m in (dict(x) for x in new) if m["name"].lower() in fresh]
+
+
+def add_measurements(folder, metrics, *, sha256=None):
+    """Add measurements of a preset's own weights to its description, keeping the weights.
+
+    metrics: normalised metrics ({name, value, protocol[, details]}) of the preset's inference
+    generator; each replaces a recorded one of the same name or is added. metadata.json (its
+    metrics, its FID when one is given, and "measurements_updated") and the model card are written
+    again; the weight files, generator.keras, samples.png and config.json are kept byte for byte.
+    The folder is checked first (its files against `sha256`, {filename: hex}, e.g. the manifest's,
+    else against its metadata.json), and replaced whole, as save_preset does, only when the new
+    description is written. Returns {filename: {"sha256", "size"}} of the layout.
+    """
+    import shutil
+
+    folder = pathlib.Path(folder)
+    if check_target(folder) != "preset":
+        raise PresetError(f"{folder} is not a preset folder: there is nothing to add measurements to.")
+    provide = local_files(folder, sha256)
+    kept = [f for f in LAYOUT if f not in (METADATA, README)]
+    paths = {f: pathlib.Path(provide(f)) for f in (*kept, METADATA)}  # every file checked before any write
+    config = read_json(paths[CONFIG], f"{CONFIG} of {folder}")
+    metadata = read_json(paths[METADATA], f"{METADATA} of {folder}")
+    check_format(metadata, f"{folder / METADATA}")
+    metrics = [dict(m) for m in metrics]
+    if not metrics:
+        raise PresetError("No measurements to add.")
+    metadata["metrics"] = merge_metrics(metadata.get("metrics") or [], metrics)
+    fid = next((m for m in metrics if m["name"].lower() == "fid"), None)
+    if fid is not None:
+        generator = (metadata.get("inference_generator") or {}).get("generator", "raw")
+        metadata.setdefault("fid", {})["ours"] = {
+            "value": fid["value"], "protocol": fid["protocol"], "generator": generator,
+            **({"details": fid["details"]} if fid.get("details") else {})}
+    metadata["measurements_updated"] = _now()
+    stage = pathlib.Path(tempfile.mkdtemp(prefix=f".{folder.name}.ganzoo-stage-", dir=str(folder.parent)))
+    try:
+        for name in kept:
+            shutil.copy2(paths[name], stage / name)
+        _write_description(stage, config, _jsonable(metadata))
+        _install(stage, folder, "preset")
+    finally:
+        _remove_stage(stage)
+    return {f: file_record(folder / f) for f in LAYOUT}
 
 
 # --------------------------------------------------------------------------------------------

@@ -673,3 +673,85 @@ def publish(config, checkpoint, *, metrics=(), status=None, name=None, dataset_n
             revision=revision, repo_id=repo_id, metrics=summary["metrics"], manifest_path=manifest_path)
         print(f"publish: {path} updated: {config} is {summary['status']}" + (f" at {revision}" if revision else ""))
     return out_dir, records, revision
+
+
+# --------------------------------------------------------------------------------------------
+# More measurements of weights already published
+# --------------------------------------------------------------------------------------------
+
+
+def _measurement_metrics(spec, metadata, exclude):
+    """The normalised metrics of one evaluation record (PATH) of a preset's weights; refused when
+    the record does not say it measured exactly those weights, or measured other data."""
+    record = _read_json_file(spec, "The evaluation record")
+    expected = ((metadata.get("files") or {}).get(preset.GENERATOR_WEIGHTS) or {}).get("sha256")
+    measured = record.get("generator_sha256")
+    if not measured:
+        raise PublishError(f"{spec} does not record which weights it measured (no generator_sha256): evaluate the "
+                           f"published model again with `ganzoo eval {metadata.get('name', 'MODEL')} --out {spec}`.")
+    if measured != expected:
+        raise PublishError(f"{spec} measured other weights (generator sha256 {measured[:12]}...) than the published "
+                           f"{preset.GENERATOR_WEIGHTS} ({str(expected)[:12]}...): evaluate the published model.")
+    dataset = record.get("dataset")
+    published = (metadata.get("dataset") or {}).get("name")
+    if dataset in manifest.DATASET_SOURCES and dataset != published:
+        raise PublishError(f"{spec} measured on {dataset}; the model is trained on {published}. Evaluate on {published}.")
+    clean = {k: v for k, v in record.items() if not k.startswith("_")}
+    return [m for m in normalize_metrics(clean) if m["name"].lower() not in exclude]
+
+
+def add_measurements(config=None, records=(), *, out_dir=None, repo_id=None, token=None, endpoint=None,
+                     private=False, dry_run=False, manifest_path=None, exclude_metrics=()):
+    """Add evaluation records of a published model's own weights to its card and metadata.json,
+    keeping its weights (preset.add_measurements); returns (folder, files, revision or None).
+
+    config: a zoo entry (its mirror folder, checked against the manifest's hashes; the manifest is
+    updated, and with a token the folder is uploaded and its commit pinned), or None for a preset
+    folder of your own (out_dir). records: paths of `ganzoo eval MODEL --out` records, which name the
+    sha256 of the generator they measured. dry_run: print what would change, write nothing.
+    `ganzoo publish --add-metrics` is this on the command line.
+    """
+    exclude = {str(m).strip().lower() for m in exclude_metrics or () if str(m).strip()}
+    if not records:
+        raise PublishError("--add-metrics needs at least one evaluation record (`ganzoo eval MODEL --out REC.json`).")
+    if repo_id is not None:
+        hub.check_repo_id(repo_id, "--repo_id")
+    entry, sha256 = None, None
+    if config:
+        entry = manifest.get_entry(config, manifest_path)
+        if entry["status"] not in manifest.LOADABLE:
+            raise PublishError(f"{config} has no published weights (status {entry['status']}): publish a training run "
+                               f"first (`ganzoo publish --config {config} --checkpoint RUN_DIR`).")
+        repo_id = repo_id or entry["hub"]["repo_id"]
+        folder = pathlib.Path(out_dir) if out_dir else hub.mirror_repo_dir(repo_id, hub.default_mirror_root())
+        sha256 = {f: record["sha256"] for f, record in entry["hub"]["files"].items()}
+    elif out_dir:
+        folder = pathlib.Path(out_dir)
+    else:
+        raise PublishError("--add-metrics needs the model: --config NAME (a zoo entry) or --out-dir PRESET_DIR.")
+    if not preset.is_preset_folder(folder):
+        raise PublishError(f"{folder} is not a ganzoo preset folder (no metadata.json written by ganzoo).")
+    metadata = preset.read_json(folder / preset.METADATA, f"{preset.METADATA} of {folder}")
+    metrics = [m for spec in records for m in _measurement_metrics(spec, metadata, exclude)]
+    merged = preset.merge_metrics(metadata.get("metrics") or [], metrics)
+    for m in metrics:
+        print(f"publish: {metadata.get('name')}: {m['name']} = {m['value']:.6g}")
+    if dry_run:
+        print(f"publish: dry run: {folder} unchanged; it would record {len(merged)} metrics "
+              f"({', '.join(m['name'] for m in merged)}).")
+        return folder, None, None
+    files = preset.add_measurements(folder, metrics, sha256=sha256)
+    for filename in (preset.METADATA, preset.README):
+        print(f"publish: {folder / filename}  {files[filename]['size']} bytes  sha256 {files[filename]['sha256']}")
+    revision = None
+    if token and repo_id:
+        revision = upload(folder, repo_id, token, endpoint=endpoint, private=private,
+                          commit_message=f"Add measurements ({', '.join(m['name'] for m in metrics)})")
+        print(f"publish: uploaded to {repo_id} at revision {revision}")
+    elif entry is not None:
+        print("publish: no token: not uploaded; the manifest records the mirror copy only.")
+    if entry is not None:
+        path = update_manifest(config, files, status=entry["status"], trained=entry["trained"], revision=revision,
+                               repo_id=repo_id, metrics=merged, manifest_path=manifest_path)
+        print(f"publish: {path} updated: {config} records {len(merged)} metrics")
+    return folder, files, revision

@@ -2,6 +2,7 @@
 flags -> generator -> evaluator -> JSON record (in process, with a stand-in network), and the
 script as a user runs it (subprocesses)."""
 import importlib.util
+import hashlib
 import json
 import os
 import pathlib
@@ -57,6 +58,8 @@ def test_the_script_and_ganzoo_eval_write_the_same_record(pooled_network, genera
     assert record["protocol"]["sample_sets"] == 2 and record["protocol"]["seeds"] == [0, 1]
     assert len(record["metrics"]["kid"]["values"]) == 2
     assert record["generator_weights"] == str(weights)
+    # Which weights were measured, by hash (`ganzoo publish --add-metrics` checks it).
+    assert record["generator_sha256"] == hashlib.sha256(pathlib.Path(weights).read_bytes()).hexdigest()
     # `ganzoo eval`'s own spelling: the same generator, seeds and numbers.
     again = tmp_path / "again.json"
     assert cli.main(["eval", "--generator-weights", str(weights), "--architecture", "sndcgan", "--resolution", "32",

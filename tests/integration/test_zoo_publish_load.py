@@ -560,3 +560,132 @@ def test_the_fid_curve_of_a_resumed_run(tmp_path):
     path.write_text('{"d_step": 4, "fid": "n/a"}\n')
     with pytest.raises(publishing.PublishError, match="no numeric 'fid'"):
         publishing.read_fid_curve(path)
+
+
+# --------------------------------------------------------------------------------------------
+# `ganzoo publish --add-metrics`: more measurements of the published weights
+# --------------------------------------------------------------------------------------------
+
+NN = {"nn_ratio_median": 0.93, "nn_ratio_p1": 0.71, "nn_copy_share": 0.02, "nn_duplicate_share": 0.04}
+
+
+def nn_record(generator_sha256, dataset="cifar10", **metrics):
+    """A record as `ganzoo eval NAME --metrics nearest_neighbours --out` writes it."""
+    values = dict(NN, **metrics)
+    return {"model": NAME, "dataset": dataset, "resolution": 32, "generator": "raw",
+            "generator_sha256": generator_sha256,
+            "metrics": {k: {"mean": v, "std": 0.0, "values": [v]} for k, v in values.items()},
+            "protocol": {"n_generated": 8, "n_real": 8, "real": "random test images", "sample_sets": 1,
+                         "nearest_neighbours": "Euclidean, pool_3, quantile 0.01, 50000 training images"}}
+
+
+@pytest.fixture
+def copy_of_the_zoo(env, published, tmp_path, monkeypatch):
+    """The published entry's mirror folder and the manifest, copied: these tests change them."""
+    mirror = tmp_path / "mirror"
+    shutil.copytree(published.out_dir, mirror / "ganzoo" / NAME)
+    shutil.copy(env.manifest, tmp_path / "weights_manifest.json")
+    monkeypatch.setenv("GANZOO_HUB_DIR", str(mirror))
+    monkeypatch.setenv("GANZOO_MANIFEST", str(tmp_path / "weights_manifest.json"))
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GANZOO_OFFLINE", "1")
+    folder = mirror / "ganzoo" / NAME
+    generator_sha = json.loads((folder / "metadata.json").read_text())["files"]["generator.weights.h5"]["sha256"]
+    return types.SimpleNamespace(folder=folder, manifest=tmp_path / "weights_manifest.json", tmp=tmp_path,
+                                 generator_sha=generator_sha)
+
+
+def _bytes(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_add_metrics_keeps_the_weights_and_updates_card_metadata_and_manifest(copy_of_the_zoo, trained, capsys):
+    zoo = copy_of_the_zoo
+    before = _bytes(zoo.folder)
+    record = zoo.tmp / "nn.json"
+    record.write_text(json.dumps(nn_record(zoo.generator_sha)))
+    assert cli(["publish", "--config", NAME, "--add-metrics", str(record)]) == 0
+    out = capsys.readouterr().out
+    assert f"publish: {NAME}: nn_ratio_median = 0.93" in out and "records 5 metrics" in out
+    after = _bytes(zoo.folder)
+    assert sorted(after) == sorted(preset.LAYOUT)
+    for name in ("config.json", "generator.weights.h5", "generator.keras", "discriminator.weights.h5", "samples.png"):
+        assert after[name] == before[name], name  # the published weights and their description's base are kept
+    metadata = json.loads(after["metadata.json"])
+    names = [m["name"] for m in metadata["metrics"]]
+    assert names == ["fid", *NN]  # the FID measured at publication stays first, with its value
+    assert metadata["metrics"][0]["value"] == 240.0 and metadata["fid"]["ours"]["value"] == 240.0
+    assert {m["name"]: m["value"] for m in metadata["metrics"][1:]} == NN
+    assert "measurements_updated" in metadata
+    card = after["README.md"].decode()
+    assert "## Does it copy its training images?" in card and "0.93 times as far" in card
+    # The manifest pins the new description's hashes (the files' own, computed here) and the same weights.
+    entry = json.loads(zoo.manifest.read_text())["models"][NAME]
+    for name, data in after.items():
+        assert entry["hub"]["files"][name]["sha256"] == hashlib.sha256(data).hexdigest(), name
+    assert entry["hub"]["revision"] is None and entry["status"] == "partial"
+    assert [m["name"] for m in entry["metrics"]] == names
+    assert manifest.validate(json.loads(zoo.manifest.read_text())) == []
+    # The model loads offline from the updated mirror, with the same outputs.
+    generator = load(NAME, progress=False)
+    np.testing.assert_array_equal(generator.sample(2, seed=3), trained.gan.generator.sample(2, seed=3))
+    # A second measurement of the same metric replaces the first; a new FID becomes the card's FID.
+    record.write_text(json.dumps(nn_record(zoo.generator_sha, nn_copy_share=0.5, fid=230.0)))
+    assert cli(["publish", "--config", NAME, "--add-metrics", str(record)]) == 0
+    metadata = json.loads((zoo.folder / "metadata.json").read_text())
+    values = {m["name"]: m["value"] for m in metadata["metrics"]}
+    assert values["nn_copy_share"] == 0.5 and values["fid"] == 230.0 and len(values) == 5
+    assert metadata["fid"]["ours"]["value"] == 230.0 and metadata["fid"]["ours"]["generator"] == "raw"
+
+
+def test_add_metrics_refuses_records_of_other_weights_and_changes_nothing(copy_of_the_zoo, capsys):
+    zoo = copy_of_the_zoo
+    before, manifest_before = _bytes(zoo.folder), zoo.manifest.read_bytes()
+    record = zoo.tmp / "r.json"
+    cases = [
+        (nn_record(None), "does not record which weights it measured"),
+        (nn_record("0" * 64), "measured other weights"),
+        (nn_record(zoo.generator_sha, dataset="celebahq"), "measured on celebahq"),
+    ]
+    for content, message in cases:
+        record.write_text(json.dumps(content))
+        assert cli(["publish", "--config", NAME, "--add-metrics", str(record)]) == 1
+        assert message in capsys.readouterr().err
+    record.write_text(json.dumps(nn_record(zoo.generator_sha)))
+    assert cli(["publish", "--config", NAME, "--add-metrics", str(record), "--checkpoint", "run"]) == 1
+    assert "not both or neither" in capsys.readouterr().err
+    assert cli(["publish", "--config", NAME, "--add-metrics", str(record), "--status", "partial"]) == 1
+    assert "--status: only with --checkpoint" in capsys.readouterr().err
+    assert cli(["publish", "--add-metrics", str(record)]) == 1
+    assert "--config NAME (a zoo entry) or --out-dir PRESET_DIR" in capsys.readouterr().err
+    # A dry run prints what it would record and writes nothing.
+    assert cli(["publish", "--config", NAME, "--add-metrics", str(record), "--dry-run"]) == 0
+    assert "would record 5 metrics (fid, nn_ratio_median" in capsys.readouterr().out
+    # A tampered published file: refused before anything is written.
+    weights = zoo.folder / "discriminator.weights.h5"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    tampered = _bytes(zoo.folder)
+    assert cli(["publish", "--config", NAME, "--add-metrics", str(record)]) == 1
+    assert "Refused" in capsys.readouterr().err
+    assert _bytes(zoo.folder) == tampered and zoo.manifest.read_bytes() == manifest_before
+    assert {k: v for k, v in tampered.items() if k != "discriminator.weights.h5"} == \
+        {k: v for k, v in before.items() if k != "discriminator.weights.h5"}
+    assert not [p for p in zoo.folder.parent.iterdir() if p.name != NAME]  # no staging folder left
+
+
+def test_add_metrics_to_a_preset_of_your_own(copy_of_the_zoo, capsys):
+    zoo = copy_of_the_zoo
+    own = zoo.tmp / "mine"
+    shutil.copytree(zoo.folder, own)
+    manifest_before = zoo.manifest.read_bytes()
+    record = zoo.tmp / "nn.json"
+    record.write_text(json.dumps(nn_record(zoo.generator_sha)))
+    assert cli(["publish", "--out-dir", str(own), "--add-metrics", str(record), "--exclude-metrics",
+                "nn_duplicate_share"]) == 0
+    metadata = json.loads((own / "metadata.json").read_text())
+    assert [m["name"] for m in metadata["metrics"]] == ["fid", "nn_ratio_median", "nn_ratio_p1", "nn_copy_share"]
+    assert "Does it copy" not in (own / "README.md").read_text()  # the section needs all four numbers
+    assert zoo.manifest.read_bytes() == manifest_before  # your own model is not in the zoo's manifest
+    assert ganzoo.load(str(own), progress=False).preset_info.verified == "local"
