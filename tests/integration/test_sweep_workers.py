@@ -31,7 +31,7 @@ EVERY = 5
 # compile (10-30 s on a CPU here).
 TRIALS = 1
 # The recipe of every trial: a narrow-space draw (the retry repeats the dead trial's params).
-PARAMS = {"cell": "sndcgan/ns/none/none", "lr": 2e-4, "betas": "0.5,0.999", "disc_iters": 1}
+PARAMS = {"cell": "sndcgan/ns/none/none", "lr": 2e-4, "adam_disc_iters": "0.5,0.999,1"}
 
 
 def _postgres_bindir():

@@ -5,7 +5,7 @@ import optuna
 import pytest
 
 from ganzoo.recipe import Recipe
-from ganzoo.sweep.spaces import (DISC_ITERS, NARROW_BETAS, NARROW_LAMBDAS, NARROW_LEARNING_RATES,
+from ganzoo.sweep.spaces import (DISC_ITERS, NARROW_ADAM_DISC, NARROW_LAMBDAS, NARROW_LEARNING_RATES,
                                  SearchSpace, SweepError, WIDE_LR)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -42,7 +42,7 @@ def test_narrow_draws_the_papers_discrete_values():
     space = SearchSpace("narrow", losses=("wgan",), penalties=("wgan_gp",),
                         normalizations=("spectral",), steps=100, batch_size=16)
     trial = optuna.trial.FixedTrial({"cell": "sndcgan/wgan/wgan_gp/spectral", "lr": 1e-3,
-                                     "betas": "0.9,0.999", "disc_iters": 5,
+                                     "adam_disc_iters": "0.9,0.999,5",
                                      "lambda_wgan_gp": 10.0})
     recipe = space.suggest(trial)
     assert recipe == Recipe("sndcgan", resolution=32, normalization="spectral", loss="wgan",
@@ -76,5 +76,6 @@ def test_wide_draws_stay_in_the_papers_ranges():
 def test_narrow_values_are_the_papers():
     assert NARROW_LEARNING_RATES == (1e-4, 2e-4, 1e-3)
     assert NARROW_LAMBDAS == (1.0, 10.0)
-    assert NARROW_BETAS == ("0.5,0.9", "0.5,0.999", "0.9,0.999")  # not (0, 0.9)
+    # (beta1, beta2, disc_iters) tied, as compare_gan's grid ties them; not (0, 0.9), not crossed.
+    assert NARROW_ADAM_DISC == ("0.5,0.9,5", "0.5,0.999,1", "0.5,0.999,5", "0.9,0.999,5")
     assert math.isclose(WIDE_LR[0], 1e-5) and math.isclose(WIDE_LR[1], 1e-2)
