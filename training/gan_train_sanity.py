@@ -1,0 +1,204 @@
+r"""The sanity studies of GAN-train and GAN-test (seed 001; ganzoo.analysis.sanity): real images
+stand in for a generator with a known flaw, and each measure must react as its definition says.
+
+    KERAS_BACKEND=tensorflow python training/gan_train_sanity.py \
+        --classifier classifiers/cifar10-resnet20.keras --out runs/sanity
+        # docs/figures/gan_train_sanity.png and the table in docs/evaluation.md
+
+- salt-and-pepper: for each share of corrupted pixels, GAN-train trains the classifier recipe on
+  the corrupted training images and tests it on the clean test images; GAN-test is the fixed
+  classifier's (--classifier) accuracy on the corrupted test images.
+- subsample: the classifier recipe trained on n class-balanced real training images, tested on the
+  real test images (GAN-train of a "generator" that reproduces exactly those n images).
+
+Every point is one classifier training (CIFAR10 with the recipe's 100 epochs: hours on a CPU).
+OUT/results.json is rewritten after each point; killed at any moment, the same command skips the
+points done and resumes the one in progress from its last finished epoch (Keras' BackupAndRestore
+in OUT/<point>/); a second process on OUT is refused.
+"""
+import json
+import os
+import time
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("dataset", "cifar10", "Labelled data set (cifar10, a folder or tar of class folders, "
+                    "synthetic:N).")
+flags.DEFINE_string("classifier", None, "GAN-test's fixed classifier (.keras from training/train_classifier.py); "
+                    "without it the salt-and-pepper study reports GAN-train only.")
+flags.DEFINE_list("noise", ["0", "0.01", "0.05", "0.1", "0.2"], "Shares of corrupted pixels.")
+flags.DEFINE_list("subsets", ["2500", "5000", "10000"], "Training-set sizes of the subsampling study.")
+flags.DEFINE_integer("epochs", 100, "Epochs of each classifier training (the recipe's 100).")
+flags.DEFINE_integer("depth", 20, "Classifier depth, 6n + 2 (ResNet-20: 20).")
+flags.DEFINE_integer("seed", 0, "Seed of the corruption, the subsets and the classifiers.")
+flags.DEFINE_string("out", "runs/sanity", "Folder of results.json and the trainings in progress.")
+flags.DEFINE_string("figures_dir", "docs/figures", "Folder of gan_train_sanity.png.")
+flags.DEFINE_string("markdown", "docs/evaluation.md", "Markdown file holding the table.")
+flags.DEFINE_integer("synthetic_resolution", 32, "Image size of --dataset synthetic:N.")
+
+BEGIN = "<!-- gan-train sanity table: written by training/gan_train_sanity.py -->"
+END = "<!-- end of gan-train sanity table -->"
+
+
+def points():
+    """(key, kind, value) of every point asked for, in order."""
+    noise = [("noise", float(v)) for v in FLAGS.noise]
+    subsets = [("subset", int(v)) for v in FLAGS.subsets]
+    return [(f"{kind}-{value:g}", kind, value) for kind, value in noise + subsets]
+
+
+def read_results(path):
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        results = json.load(handle)
+    settings = results.get("settings")
+    if settings != _settings():
+        raise app.UsageError(f"{path} was made with other settings ({settings}); use another --out or the same "
+                             f"--dataset, --epochs, --depth and --seed ({_settings()}).")
+    return results
+
+
+def _settings():
+    return {"dataset": FLAGS.dataset, "epochs": FLAGS.epochs, "depth": FLAGS.depth, "seed": FLAGS.seed,
+            "classifier": os.path.basename(FLAGS.classifier) if FLAGS.classifier else None}
+
+
+def run_point(kind, value, data, fixed, backup):
+    from ganzoo.analysis.sanity import balanced_subset, salt_and_pepper
+    from ganzoo.metrics import gan_train_test as gtt
+
+    train_images, train_labels, test_images, test_labels, num_classes = data
+    start = time.time()
+    if kind == "noise":
+        images, labels = salt_and_pepper(train_images, value, seed=FLAGS.seed), train_labels
+    else:
+        index = balanced_subset(train_labels, value, seed=FLAGS.seed)
+        images, labels = train_images[index], train_labels[index]
+    classifier = gtt.train_classifier(images, labels, num_classes, epochs=FLAGS.epochs, depth=FLAGS.depth,
+                                      seed=FLAGS.seed, verbose=2, backup_dir=backup)
+    result = {"kind": kind, "value": value, "train_images": int(len(labels)),
+              "gan_train": gtt.accuracy(classifier, test_images, test_labels)}
+    if kind == "noise" and fixed is not None:
+        corrupted = salt_and_pepper(test_images, value, seed=FLAGS.seed + 1)
+        result["gan_test"] = gtt.accuracy(fixed, corrupted, test_labels)
+    result["seconds"] = round(time.time() - start, 1)
+    return result
+
+
+def plot(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ganzoo.analysis.sanity import SEED_SALT_AND_PEPPER, SEED_SUBSAMPLE_PERCENT
+
+    noise = sorted((r for r in results if r["kind"] == "noise"), key=lambda r: r["value"])
+    subsets = sorted((r for r in results if r["kind"] == "subset"), key=lambda r: r["value"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    if noise:
+        x = [100 * r["value"] for r in noise]
+        left.plot(x, [100 * r["gan_train"] for r in noise], "o-", label="GAN-train (ours)")
+        if all("gan_test" in r for r in noise):
+            left.plot(x, [100 * r["gan_test"] for r in noise], "s-", label="GAN-test (ours)")
+    lo, hi = SEED_SALT_AND_PEPPER["fractions"]
+    left.plot([100 * lo, 100 * hi], SEED_SALT_AND_PEPPER["gan_train_percent"], "k--", alpha=0.6,
+              label="GAN-train (seed 001, end points)")
+    left.set(xlabel="corrupted pixels (%)", ylabel="real test accuracy (%)", title="salt-and-pepper", ylim=(0, 100))
+    left.legend(fontsize=8)
+    if subsets:
+        right.plot([r["value"] for r in subsets], [100 * r["gan_train"] for r in subsets], "o-", label="ours")
+    sizes = sorted(SEED_SUBSAMPLE_PERCENT)
+    right.plot(sizes, [SEED_SUBSAMPLE_PERCENT[n] for n in sizes], "k--", alpha=0.6, label="seed 001")
+    right.set(xscale="log", xlabel="real training images", ylabel="real test accuracy (%)",
+              title="subsampled training set", ylim=(0, 100))
+    right.legend(fontsize=8)
+    fig.suptitle(f"GAN-train / GAN-test sanity studies ({FLAGS.dataset}, {FLAGS.epochs} epochs, "
+                 f"ResNet-{FLAGS.depth})")
+    fig.tight_layout()
+    from ganzoo.utils.files import atomic_output
+
+    with atomic_output(path, what="figure") as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
+
+
+def table(results, figure):
+    from ganzoo.analysis.sanity import SEED_SALT_AND_PEPPER, SEED_SUBSAMPLE_PERCENT
+
+    command = "python training/gan_train_sanity.py " + " ".join(
+        f"--{k}={v}" for k, v in (("dataset", FLAGS.dataset), ("epochs", FLAGS.epochs), ("depth", FLAGS.depth),
+                                  ("seed", FLAGS.seed)))
+    lines = [BEGIN, "", f"{FLAGS.dataset}, classifier recipe ResNet-{FLAGS.depth}, {FLAGS.epochs} epochs, seed "
+             f"{FLAGS.seed}; accuracies on the real test images. Regenerate with `{command} --classifier C.keras`.",
+             "", "| study | point | training images | GAN-train % | GAN-test % | seed 001 % | seconds |",
+             "|---|---|---|---|---|---|---|"]
+    lo, hi = SEED_SALT_AND_PEPPER["fractions"]
+    seed_noise = dict(zip((lo, hi), SEED_SALT_AND_PEPPER["gan_train_percent"]))
+    for r in sorted(results, key=lambda r: (r["kind"], r["value"])):
+        if r["kind"] == "noise":
+            point, seed = f"{100 * r['value']:g}% pixels", seed_noise.get(r["value"])
+            seed = f"GAN-train {seed:g}" if seed is not None else ""
+        else:
+            point, seed = f"{r['value']} images", SEED_SUBSAMPLE_PERCENT.get(r["value"])
+            seed = f"{seed:g}" if seed is not None else ""
+        gan_test = f"{100 * r['gan_test']:.1f}" if "gan_test" in r else ""
+        lines.append(f"| {'salt-and-pepper' if r['kind'] == 'noise' else 'subsample'} | {point} | "
+                     f"{r['train_images']} | {100 * r['gan_train']:.1f} | {gan_test} | {seed} | {r['seconds']:.0f} |")
+    lines += ["", f"![GAN-train sanity studies]({os.path.relpath(figure, os.path.dirname(FLAGS.markdown) or '.')})",
+              "", END]
+    return "\n".join(lines)
+
+
+def write_section(section):
+    from ganzoo.utils.files import write_text
+
+    path = FLAGS.markdown
+    text = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
+    if BEGIN in text and END in text:
+        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    write_text(path, text, what="sanity table")
+
+
+def main(argv):
+    del argv
+    from ganzoo.metrics import gan_train_test as gtt
+    from ganzoo.runlock import RunLock
+    from ganzoo.utils.files import write_text
+
+    asked = points()
+    if not asked:
+        raise app.UsageError("Nothing to run: give --noise and/or --subsets.")
+    os.makedirs(FLAGS.out, exist_ok=True)
+    path = os.path.join(FLAGS.out, "results.json")
+    with RunLock(FLAGS.out).acquire(what="run the sanity studies"):
+        results = read_results(path)
+        done = results.get("points", {})
+        todo = [p for p in asked if p[0] not in done]
+        if todo:
+            train = gtt.labelled_images(FLAGS.dataset, "train", synthetic_resolution=FLAGS.synthetic_resolution)
+            test = gtt.labelled_images(FLAGS.dataset, "test", synthetic_resolution=FLAGS.synthetic_resolution)
+            num_classes = train[2] or int(max(train[1].max(), test[1].max())) + 1
+            data = (train[0], train[1], test[0], test[1], num_classes)
+            fixed = gtt.load_classifier(FLAGS.classifier, num_classes=num_classes) if FLAGS.classifier else None
+        for key, kind, value in todo:
+            print(f"sanity: {key} ...", flush=True)
+            done[key] = run_point(kind, value, data, fixed, os.path.join(FLAGS.out, key))
+            print(f"sanity: {key}: {done[key]}", flush=True)
+            write_text(path, json.dumps({"settings": _settings(), "points": done}, indent=2) + "\n",
+                       what="sanity results")
+    shown = [done[p[0]] for p in asked]
+    figure = os.path.join(FLAGS.figures_dir, "gan_train_sanity.png")
+    os.makedirs(FLAGS.figures_dir, exist_ok=True)
+    plot(shown, figure)
+    write_section(table(shown, figure))
+    print(f"figure -> {figure}; table -> {FLAGS.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
