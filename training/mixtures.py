@@ -7,6 +7,9 @@ ganzoo.build_gan and GAN.fit.
     KERAS_BACKEND=jax python training/mixtures.py --tricks unrolled --rows_only
                                         # only that trick's row, in the existing table (same
                                         # settings); the figures are not redrawn
+    KERAS_BACKEND=jax python training/mixtures.py --seeds 1 --markdown /tmp/seed0.md
+                                        # the figures only (they show seed 0): the docs table
+                                        # is left as it is
 
 Every run makes the same number of generator updates (`--g_steps`) on fresh target samples;
 the table is the mean (and range) over seeds of the metrics of 2,500 samples (ganzoo.analysis
