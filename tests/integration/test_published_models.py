@@ -166,3 +166,24 @@ def test_machine_paths_are_not_published():
                            "network": "Inception 2015-12-05 pool_3"}}
     (fid,) = publishing.normalize_metrics(record)
     assert "/root" not in fid["protocol"] and "real: cifar10_jpeg_test_features.npy" in fid["protocol"]
+
+
+def test_the_published_card_says_whether_it_copies_its_training_images():
+    """The nearest-neighbour measurement added after publication (`ganzoo publish --add-metrics`):
+    the four numbers in metadata.json and the manifest, each with its protocol (the full training
+    set, no machine path), and the card's section quoting them; the FID measured at publication
+    is still the card's FID."""
+    metadata = json.loads((MIRROR / "metadata.json").read_text())
+    metrics = {m["name"]: m for m in metadata["metrics"]}
+    copy_metrics = ("nn_ratio_median", "nn_ratio_p1", "nn_copy_share", "nn_duplicate_share")
+    assert set(copy_metrics) <= set(metrics) and "measurements_updated" in metadata
+    assert metadata["fid"]["ours"]["value"] == metrics["fid"]["value"]
+    entry = manifest.get_entry(NAME)
+    assert {m["name"]: m["value"] for m in entry["metrics"]} == {k: m["value"] for k, m in metrics.items()}
+    for name in copy_metrics:
+        protocol = metrics[name]["protocol"]
+        assert "(50000 training samples)" in protocol and "/root" not in protocol and "/work" not in protocol, protocol
+    card = (MIRROR / "README.md").read_text()
+    assert "## Does it copy its training images?" in card
+    assert f"{metrics['nn_ratio_median']['value']:.3g} times as far" in card
+    assert f"{metrics['nn_copy_share']['value']:.2%} of the samples" in card
