@@ -39,9 +39,10 @@ def test_publish_takes_both_spellings():
 
 
 def test_publish_usage_errors(capsys, tmp_path):
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["publish", "--out-dir", str(tmp_path / "p")])
-    assert exit_info.value.code == 2 and "--checkpoint" in capsys.readouterr().err
+    # Neither a run to publish nor measurements to add: one line naming both, exit status 1.
+    assert cli.main(["publish", "--out-dir", str(tmp_path / "p")]) == 1
+    err = capsys.readouterr().err
+    assert "--checkpoint RUN_DIR" in err and "--add-metrics" in err and "Traceback" not in err
     # Errors of the publication itself are one line and exit status 1, before anything is written.
     assert cli.main(["publish", "--checkpoint", str(tmp_path / "no-run")]) == 1
     err = capsys.readouterr().err
