@@ -344,8 +344,7 @@ def save_preset(gan, out_dir, *, name, dataset, recipe, title=None, status="cust
             "fid": {
                 "paper": ({"value": paper.get("fid"), "protocol": paper.get("fid_protocol"),
                            "source": paper.get("source")} if paper.get("fid") is not None else None),
-                "ours": ({"value": ours["value"], "protocol": ours["protocol"], "generator": inference["generator"],
-                          **({"details": ours["details"]} if ours.get("details") else {})} if ours else None),
+                "ours": _our_fid(ours, inference["generator"]) if ours else None,
             },
             "metrics": metrics,
             "fid_curve": [dict(r) for r in fid_curve],
@@ -359,6 +358,12 @@ def save_preset(gan, out_dir, *, name, dataset, recipe, title=None, status="cust
     finally:
         _remove_stage(stage)
     return {f: file_record(out_dir / f) for f in LAYOUT}
+
+
+def _our_fid(metric, generator):
+    """metadata.json's fid.ours: the measured FID of the inference generator, with its protocol."""
+    return {"value": metric["value"], "protocol": metric["protocol"], "generator": generator,
+            **({"details": metric["details"]} if metric.get("details") else {})}
 
 
 def _write_description(stage, config, metadata):
@@ -420,9 +425,7 @@ def add_measurements(folder, metrics, *, sha256=None):
     fid = next((m for m in metrics if m["name"].lower() == "fid"), None)
     if fid is not None:
         generator = (metadata.get("inference_generator") or {}).get("generator", "raw")
-        metadata.setdefault("fid", {})["ours"] = {
-            "value": fid["value"], "protocol": fid["protocol"], "generator": generator,
-            **({"details": fid["details"]} if fid.get("details") else {})}
+        metadata.setdefault("fid", {})["ours"] = _our_fid(fid, generator)
     metadata["measurements_updated"] = _now()
     stage = pathlib.Path(tempfile.mkdtemp(prefix=f".{folder.name}.ganzoo-stage-", dir=str(folder.parent)))
     try:

@@ -696,8 +696,7 @@ def _measurement_metrics(spec, metadata, exclude):
     published = (metadata.get("dataset") or {}).get("name")
     if dataset in manifest.DATASET_SOURCES and dataset != published:
         raise PublishError(f"{spec} measured on {dataset}; the model is trained on {published}. Evaluate on {published}.")
-    clean = {k: v for k, v in record.items() if not k.startswith("_")}
-    return [m for m in normalize_metrics(clean) if m["name"].lower() not in exclude]
+    return [m for m in normalize_metrics(record) if m["name"].lower() not in exclude]
 
 
 def add_measurements(config=None, records=(), *, out_dir=None, repo_id=None, token=None, endpoint=None,
