@@ -77,7 +77,10 @@ def open_storage(url, heartbeat_interval=60, grace_period=None, max_retry=3):
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     elif url.startswith(("postgresql", "mysql")):
         kwargs["engine_kwargs"] = {"pool_pre_ping": True}
-    attempts = 5 if url.startswith("sqlite") else 1
+    # Workers that start together on a fresh database race to create its tables and to insert
+    # its one schema-version row: the losers see a lock (SQLite's OperationalError) or a
+    # duplicate row (IntegrityError, any database) and retry, finding the schema made.
+    attempts = 5
     for attempt in range(attempts):
         try:
             with _quiet():
@@ -95,9 +98,13 @@ def open_storage(url, heartbeat_interval=60, grace_period=None, max_retry=3):
                              "pip install 'psycopg[binary]' for postgresql:// (SQLAlchemy 2.1's "
                              "default driver), psycopg2-binary for postgresql+psycopg2://, "
                              "pymysql for mysql+pymysql://.") from None
-        except sqlalchemy.exc.OperationalError as error:
-            # Two SQLite workers creating the tables at once: the loser retries.
+        except sqlalchemy.exc.IntegrityError:
             if attempt + 1 < attempts:
+                time.sleep(1 + attempt)
+                continue
+            raise
+        except sqlalchemy.exc.OperationalError as error:
+            if url.startswith("sqlite") and attempt + 1 < attempts:
                 time.sleep(1 + attempt)
                 continue
             reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
