@@ -19,6 +19,7 @@ _LAZY = {
     "load": "ganzoo.zoo",
     "list_models": "ganzoo.zoo",
     "load_recipe": "ganzoo.zoo",
+    "load_classifier": "ganzoo.zoo.classifiers",
     "metrics": "ganzoo.metrics",
     "data": "ganzoo.data",
 }

@@ -16,6 +16,7 @@ Options also take the underscore spelling (--batch_size); training/eval.py forwa
 """
 import json
 import pathlib
+import sys
 
 from ganzoo.cli.options import PARSER_OPTIONS, add_option
 
@@ -114,9 +115,10 @@ def register(subparsers):
     add_option(p, "--nn-train", default=None, metavar="PATH",
                help="nearest_neighbours: the training set (images folder/tar or features .npy; "
                     "default: the data set's train split, its features cached)")
-    p.add_argument("--classifier", default=None, metavar="PATH.keras",
-                   help="gan_test: the fixed classifier trained on real data (training/train_classifier.py "
-                        "writes it and PATH.keras.json, whose sha256 is checked)")
+    p.add_argument("--classifier", default=None, metavar="NAME|PATH.keras",
+                   help="gan_test: the fixed classifier trained on real data: a published classifier's name "
+                        "(default: the model data set's, e.g. cifar10-resnet20) or a .keras file "
+                        "(training/train_classifier.py writes it and PATH.keras.json, whose sha256 is checked)")
     add_option(p, "--gan-train-real", default=None, metavar="DATA",
                help="gan_train: the real labelled test set (a folder of class folders, a tar, cifar10; "
                     "its test split; default: the model's data set)")
@@ -250,9 +252,10 @@ def cmd_eval(args):
     if args.out:
         check_output_path(args.out, what="evaluation record")
     name, generator, entry = _eval_target(args)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     record = evaluator.evaluate_zoo_model(
         name,
-        metrics=[m.strip() for m in args.metrics.split(",") if m.strip()],
+        metrics=metrics,
         num_samples=args.num_samples,
         sample_sets=args.sample_sets,
         seed=args.seed,
@@ -264,7 +267,7 @@ def cmd_eval(args):
         network=_network(args.batch_size) if _needs_network(args.metrics) else None,
         nn_train=args.nn_train,
         jacobian_z=args.jacobian_z,
-        gan_classifier=args.classifier,
+        gan_classifier=_gan_classifier(args, metrics, generator, entry),
         gan_train_real=args.gan_train_real,
         gan_train_epochs=args.gan_train_epochs,
     )
@@ -276,6 +279,28 @@ def cmd_eval(args):
         out = evaluator.write_record(record, args.out)
         print(f"record -> {out}")
     return 0
+
+
+def _gan_classifier(args, metrics, generator, entry):
+    """--classifier as the Evaluator takes it: a published name loaded (files checked against the
+    manifest), a path left to the Evaluator's checks; without it, the published classifier of the
+    model's data set when gan_test asks for one or an unconditional model's gan_train labels with it."""
+    from ganzoo.zoo import classifiers
+
+    spec = args.classifier
+    if spec is None:
+        conditional = bool(getattr(generator, "num_classes", 0))
+        if "gan_test" not in metrics and ("gan_train" not in metrics or conditional):
+            return None
+        spec = classifiers.default_for(entry.get("dataset"))
+        if spec is None:
+            return None  # the Evaluator says what is missing
+        asked = " and ".join(m for m in ("gan_test", "gan_train") if m in metrics)
+        print(f"{asked}: the published classifier of {entry.get('dataset')}, {spec} (--classifier to choose "
+              "another)", file=sys.stderr)
+    if not classifiers.is_published_name(spec):
+        return spec
+    return classifiers.load_classifier(spec, progress=_progress(args))
 
 
 def _measured_weights(args, generator):

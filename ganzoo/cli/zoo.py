@@ -130,7 +130,23 @@ def cmd_list(args):
     partial = sum(r["status"] == "partial" for r in rows)
     print(f"\n{len(rows)} models: {published} published, {partial} partial (the recipe trained for fewer steps "
           f"than the paper's). D STEPS: trained / the recipe's. `ganzoo info NAME` for details.")
+    _print_classifiers(args.dataset)
     return 0
+
+
+def _print_classifiers(dataset=None):
+    """GAN-test's published reference classifiers (ganzoo.zoo.classifiers), after the models."""
+    from ganzoo.zoo import classifiers
+
+    rows = [e for e in classifiers.entries().values() if dataset in (None, e["dataset"])]
+    if not rows:
+        return
+    print("\nGAN-test classifiers (ganzoo.load_classifier(NAME); `ganzoo eval MODEL --metrics gan_test` uses "
+          "the model data set's):")
+    width = max(len(e["name"]) for e in rows)
+    for e in rows:
+        print(f"  {e['name'].ljust(width)}  {e['dataset']}  {100 * e['real_test_accuracy']:.2f}% real test accuracy  "
+              f"{e['title']}")
 
 
 def cmd_info(args):

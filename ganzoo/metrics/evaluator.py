@@ -15,7 +15,8 @@ needs no images: it differentiates the generator model itself at `jacobian_z` sa
 set's features (`nn_train`); the real set is its held-out side. "gan_test" and "gan_train"
 (Shmelkov et al. 2018, metrics/gan_train_test.py) need a class-conditional generator and draw
 their own labelled images (num_generated per set, classes balanced): GAN-test scores them with a
-fixed classifier (`gan_classifier`, a .keras file), GAN-train trains the classifier recipe on
+fixed classifier (`gan_classifier`: a .keras file, a Keras model, or the (model, info) of
+ganzoo.load_classifier, which `ganzoo eval` passes), GAN-train trains the classifier recipe on
 them and scores it on the real labelled test set (`gan_train_real`).
 
 `evaluate_zoo_model(name, generator=..., entry=...)` is the paper's protocol for a zoo model
@@ -104,9 +105,10 @@ class Evaluator:
     array, or images (folder, tar, array); the real set must be held out from it (test split).
     nn_quantile: where that metric cuts the real distances (default 1%).
     gan_classifier: for "gan_test", the fixed classifier trained on real data: a .keras path
-    (checked by gan_train_test.load_classifier: classes, input shape, its record's sha256) or a
-    Keras model. gan_train_real: for "gan_train", the real labelled test set: (images in [0, 1],
-    labels) or a labelled data set name or path (ganzoo.data.load_source, its test split).
+    (checked by gan_train_test.load_classifier: classes, input shape, its record's sha256), a Keras
+    model, or (model, info) from ganzoo.load_classifier (a published classifier by name).
+    gan_train_real: for "gan_train", the real labelled test set: (images in [0, 1], labels) or a
+    labelled data set name or path (ganzoo.data.load_source, its test split).
     gan_train_epochs: epochs of the recipe on the generated images; gan_train_options: other
     deviations from the recipe passed to gan_train (depth, augment, train_batch_size; recorded).
     """
@@ -150,7 +152,8 @@ class Evaluator:
 
         if "gan_test" in self.metrics and classifier is None:
             raise ValueError("gan_test needs the fixed classifier trained on real data: gan_classifier= (ganzoo "
-                             f"eval: --classifier PATH.keras); train one with {TRAIN_COMMAND}")
+                             "eval: --classifier NAME or PATH.keras, the data set's published classifier by default; "
+                             f"Python: ganzoo.load_classifier(NAME)); train one with {TRAIN_COMMAND}")
         if "gan_train" in self.metrics and train_real is None:
             raise ValueError("gan_train needs the real labelled test set: gan_train_real= (images in [0, 1], "
                              "labels) or a labelled data set (ganzoo eval: --gan-train-real, default the data "
@@ -180,7 +183,11 @@ class Evaluator:
             classifier = self.gan_classifier
             if isinstance(classifier, (str, os.PathLike)):
                 self._gan_classifier = gtt.load_classifier(classifier, num_classes or None, shape)
+            elif isinstance(classifier, tuple):  # (model, info) from ganzoo.load_classifier
+                gtt.check_classifier(classifier[0], num_classes or None, shape, classifier[1]["classifier"])
+                self._gan_classifier = classifier
             else:
+                gtt.check_classifier(classifier, num_classes or None, shape)
                 self._gan_classifier = (classifier, {
                     "classifier": getattr(classifier, "name", type(classifier).__name__),
                     "classifier_sha256": gtt.classifier_sha256(classifier), "classifier_record": None,

@@ -147,13 +147,28 @@ def save_classifier(classifier, out, record):
     return record
 
 
-def load_classifier(path, num_classes=None, image_shape=None):
+def check_classifier(model, num_classes=None, image_shape=None, shown="the classifier"):
+    """Refuse a classifier whose outputs are not `num_classes` or whose input is not `image_shape`."""
+    outputs = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+    if num_classes is not None and outputs is not None and outputs != int(num_classes):
+        raise ValueError(f"classifier {shown} has {outputs} classes and the generator {num_classes}: use a "
+                         "classifier trained on the generator's data set (the same classes, in the same order).")
+    if image_shape is not None and getattr(model, "inputs", None) and \
+            tuple(model.inputs[0].shape[1:]) != tuple(image_shape):
+        raise ValueError(f"classifier {shown} takes images of shape {tuple(model.inputs[0].shape[1:])} and "
+                         f"the generator makes {tuple(image_shape)}: use a classifier trained at the generator's "
+                         "resolution.")
+
+
+def load_classifier(path, num_classes=None, image_shape=None, *, record_path=None, label=None):
     """GAN-test's fixed classifier from a .keras file, checked: (model, info).
 
     The file must exist and load; its outputs must be `num_classes` and its input `image_shape`
-    when given; when PATH.json (save_classifier's record) is beside it, the weights must hash to
-    its sha256. info: the file name (no folder), the weights' sha256 and the record's real test
-    accuracy (None without a record), for the protocol. Each refusal names the fix.
+    when given; when its record (save_classifier's PATH.json, or `record_path`) exists, the weights
+    must hash to its sha256. info: `label` or the file name (no folder), the weights' sha256 and
+    the record's real test accuracy (None without a record), for the protocol. Each refusal names
+    the fix. (A published classifier is loaded by name with ganzoo.load_classifier, which checks
+    its files against the manifest and then calls this.)
     """
     import json
     import pathlib
@@ -161,25 +176,19 @@ def load_classifier(path, num_classes=None, image_shape=None):
     import keras
 
     path = pathlib.Path(path)
+    shown = label or path.name
     if not path.is_file():
-        raise ValueError(f"classifier file {path} not found: pass the reference classifier (--classifier PATH.keras), "
-                         f"or train one: {TRAIN_COMMAND}")
+        raise ValueError(f"classifier file {path} not found: pass the reference classifier (--classifier NAME or "
+                         f"PATH.keras; `ganzoo list` shows the published ones), or train one: {TRAIN_COMMAND}")
     try:
         model = keras.saving.load_model(str(path), compile=False)
     except Exception as error:  # keras raises many kinds for a damaged or foreign file
         raise ValueError(f"classifier file {path} could not be loaded ({type(error).__name__}: {error}); it is "
                          f"corrupt or not a Keras model: train it again ({TRAIN_COMMAND}) or restore the "
                          "file.") from None
-    outputs = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
-    if num_classes is not None and outputs != int(num_classes):
-        raise ValueError(f"classifier {path.name} has {outputs} classes and the generator {num_classes}: use a "
-                         "classifier trained on the generator's data set (the same classes, in the same order).")
-    if image_shape is not None and tuple(model.inputs[0].shape[1:]) != tuple(image_shape):
-        raise ValueError(f"classifier {path.name} takes images of shape {tuple(model.inputs[0].shape[1:])} and "
-                         f"the generator makes {tuple(image_shape)}: use a classifier trained at the generator's "
-                         "resolution.")
+    check_classifier(model, num_classes, image_shape, shown)
     sha256 = classifier_sha256(model)
-    record_path = pathlib.Path(str(path) + ".json")
+    record_path = pathlib.Path(record_path or str(path) + ".json")
     record = {}
     if record_path.is_file():
         try:
@@ -188,10 +197,10 @@ def load_classifier(path, num_classes=None, image_shape=None):
             raise ValueError(f"classifier record {record_path.name} is not valid JSON ({error}): restore it, "
                              "or delete it to use the classifier without its record.") from None
         if record.get("sha256") not in (None, sha256):
-            raise ValueError(f"classifier {path.name}: its weights hash to sha256 {sha256[:16]}..., its record "
+            raise ValueError(f"classifier {shown}: its weights hash to sha256 {sha256[:16]}..., its record "
                              f"{record_path.name} says {str(record['sha256'])[:16]}...: the file changed since it "
                              f"was trained. Restore it or train it again ({TRAIN_COMMAND}).")
-    return model, {"classifier": path.name, "classifier_sha256": sha256,
+    return model, {"classifier": shown, "classifier_sha256": sha256,
                    "classifier_record": record_path.name if record else None,
                    "classifier_real_accuracy": record.get("real_test_accuracy")}
 

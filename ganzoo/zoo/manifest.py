@@ -198,8 +198,6 @@ def entry_problems(name, entry):
     """
     import re
 
-    from ganzoo.zoo import hub
-
     problems = []
     if not isinstance(name, str) or not re.match(NAME_PATTERN, name):
         problems.append(f"the model name {name!r} is not ARCH-LOSS-REGULARISER-DATASET")
@@ -207,9 +205,19 @@ def entry_problems(name, entry):
         return problems + ["the entry is not an object"]
     if entry.get("status") not in STATUSES:
         problems.append(f"status {entry.get('status')!r} is not one of {', '.join(STATUSES)}")
-    hub_info = entry.get("hub")
+    return problems + hub_problems(entry.get("hub"), PUBLISHED_FILES, "the preset layout")
+
+
+def hub_problems(hub_info, layout, layout_name):
+    """What makes an entry's `hub` object unsafe (repo id, revision, file names and records), as
+    sentences; its files must be among `layout`. Shared by the models and the classifiers."""
+    import re
+
+    from ganzoo.zoo import hub
+
     if not isinstance(hub_info, dict):
-        return problems + ["it has no hub object"]
+        return ["it has no hub object"]
+    problems = []
     try:
         hub.check_repo_id(hub_info.get("repo_id"), "hub.repo_id")
     except ValueError as error:
@@ -219,15 +227,13 @@ def entry_problems(name, entry):
         problems.append(f"hub.revision {revision!r} is not a 40-hex commit sha")
     files = hub_info.get("files")
     if not isinstance(files, dict):
-        problems.append("hub.files is not an object")
-    else:
-        for filename, record in files.items():
-            if filename not in PUBLISHED_FILES:
-                problems.append(f"hub.files names {filename!r}, not a file of the preset layout "
-                                f"({', '.join(PUBLISHED_FILES)})")
-            elif not (isinstance(record, dict) and isinstance(record.get("sha256"), str)
-                      and re.match(r"^[0-9a-f]{64}$", record["sha256"]) and isinstance(record.get("size"), int)):
-                problems.append(f"hub.files[{filename!r}] needs a 64-hex sha256 and an integer size")
+        return problems + ["hub.files is not an object"]
+    for filename, record in files.items():
+        if filename not in layout:
+            problems.append(f"hub.files names {filename!r}, not a file of {layout_name} ({', '.join(layout)})")
+        elif not (isinstance(record, dict) and isinstance(record.get("sha256"), str)
+                  and re.match(r"^[0-9a-f]{64}$", record["sha256"]) and isinstance(record.get("size"), int)):
+            problems.append(f"hub.files[{filename!r}] needs a 64-hex sha256 and an integer size")
     return problems
 
 
