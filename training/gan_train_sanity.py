@@ -25,8 +25,12 @@ from absl import app, flags
 FLAGS = flags.FLAGS
 flags.DEFINE_string("dataset", "cifar10", "Labelled data set (cifar10, a folder or tar of class folders, "
                     "synthetic:N).")
-flags.DEFINE_string("classifier", None, "GAN-test's fixed classifier (.keras from training/train_classifier.py); "
-                    "without it the salt-and-pepper study reports GAN-train only.")
+flags.DEFINE_string("classifier", None, "GAN-test's fixed classifier: a published name (ganzoo list; default: the "
+                    "data set's, e.g. cifar10-resnet20) or a .keras file from training/train_classifier.py; "
+                    "without one the salt-and-pepper study reports GAN-train only.")
+flags.DEFINE_boolean("gan_train", True, "Train the classifier recipe at each point (GAN-train). --nogan_train: "
+                     "the salt-and-pepper study's GAN-test only (the fixed classifier on corrupted test images, "
+                     "no training: minutes); the subsample points, GAN-train only, are then skipped.")
 flags.DEFINE_list("noise", ["0", "0.01", "0.05", "0.1", "0.2"], "Shares of corrupted pixels.")
 flags.DEFINE_list("subsets", ["2500", "5000", "10000"], "Training-set sizes of the subsampling study.")
 flags.DEFINE_integer("epochs", 100, "Epochs of each classifier training (the recipe's 100).")
@@ -44,7 +48,7 @@ END = "<!-- end of gan-train sanity table -->"
 def points():
     """(key, kind, value) of every point asked for, in order."""
     noise = [("noise", float(v)) for v in FLAGS.noise]
-    subsets = [("subset", int(v)) for v in FLAGS.subsets]
+    subsets = [("subset", int(v)) for v in FLAGS.subsets] if FLAGS.gan_train else []
     return [(f"{kind}-{value:g}", kind, value) for kind, value in noise + subsets]
 
 
@@ -61,8 +65,9 @@ def read_results(path):
 
 
 def _settings():
-    return {"dataset": FLAGS.dataset, "epochs": FLAGS.epochs, "depth": FLAGS.depth, "seed": FLAGS.seed,
-            "classifier": os.path.basename(FLAGS.classifier) if FLAGS.classifier else None}
+    settings = {"dataset": FLAGS.dataset, "epochs": FLAGS.epochs, "depth": FLAGS.depth, "seed": FLAGS.seed,
+                "classifier": os.path.basename(FLAGS.classifier) if FLAGS.classifier else None}
+    return settings if FLAGS.gan_train else dict(settings, gan_train=False)
 
 
 def run_point(kind, value, data, fixed, backup):
@@ -76,10 +81,11 @@ def run_point(kind, value, data, fixed, backup):
     else:
         index = balanced_subset(train_labels, value, seed=FLAGS.seed)
         images, labels = train_images[index], train_labels[index]
-    classifier = gtt.train_classifier(images, labels, num_classes, epochs=FLAGS.epochs, depth=FLAGS.depth,
-                                      seed=FLAGS.seed, verbose=2, backup_dir=backup)
-    result = {"kind": kind, "value": value, "train_images": int(len(labels)),
-              "gan_train": gtt.accuracy(classifier, test_images, test_labels)}
+    result = {"kind": kind, "value": value, "train_images": int(len(labels)) if FLAGS.gan_train else 0}
+    if FLAGS.gan_train:
+        classifier = gtt.train_classifier(images, labels, num_classes, epochs=FLAGS.epochs, depth=FLAGS.depth,
+                                          seed=FLAGS.seed, verbose=2, backup_dir=backup)
+        result["gan_train"] = gtt.accuracy(classifier, test_images, test_labels)
     if kind == "noise" and fixed is not None:
         corrupted = salt_and_pepper(test_images, value, seed=FLAGS.seed + 1)
         result["gan_test"] = gtt.accuracy(fixed, corrupted, test_labels)
@@ -100,7 +106,8 @@ def plot(results, path):
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     if noise:
         x = [100 * r["value"] for r in noise]
-        left.plot(x, [100 * r["gan_train"] for r in noise], "o-", label="GAN-train (ours)")
+        if all("gan_train" in r for r in noise):
+            left.plot(x, [100 * r["gan_train"] for r in noise], "o-", label="GAN-train (ours)")
         if all("gan_test" in r for r in noise):
             left.plot(x, [100 * r["gan_test"] for r in noise], "s-", label="GAN-test (ours)")
     lo, hi = SEED_SALT_AND_PEPPER["fractions"]
@@ -131,8 +138,16 @@ def table(results, figure):
     command = "python training/gan_train_sanity.py " + " ".join(
         f"--{k}={v}" for k, v in (("dataset", FLAGS.dataset), ("epochs", FLAGS.epochs), ("depth", FLAGS.depth),
                                   ("seed", FLAGS.seed)))
-    lines = [BEGIN, "", f"{FLAGS.dataset}, classifier recipe ResNet-{FLAGS.depth}, {FLAGS.epochs} epochs, seed "
-             f"{FLAGS.seed}; accuracies on the real test images. Regenerate with `{command} --classifier C.keras`.",
+    if FLAGS.gan_train:
+        about = (f"{FLAGS.dataset}, classifier recipe ResNet-{FLAGS.depth}, {FLAGS.epochs} epochs, seed {FLAGS.seed}; "
+                 f"accuracies on the real test images")
+    else:
+        about = f"{FLAGS.dataset}, GAN-test only (no classifier trained), seed {FLAGS.seed}"
+        command += " --nogan_train"
+    fixed = f" --classifier {FLAGS.classifier}" if FLAGS.classifier and os.sep not in FLAGS.classifier else \
+        " --classifier C.keras"
+    lines = [BEGIN, "", f"{about}; GAN-test uses the fixed classifier {_settings()['classifier'] or '(none)'}. "
+             f"Regenerate with `{command}{fixed}`.",
              "", "| study | point | training images | GAN-train % | GAN-test % | seed 001 % | seconds |",
              "|---|---|---|---|---|---|---|"]
     lo, hi = SEED_SALT_AND_PEPPER["fractions"]
@@ -145,8 +160,9 @@ def table(results, figure):
             point, seed = f"{r['value']} images", SEED_SUBSAMPLE_PERCENT.get(r["value"])
             seed = f"{seed:g}" if seed is not None else ""
         gan_test = f"{100 * r['gan_test']:.1f}" if "gan_test" in r else ""
+        gan_train = f"{100 * r['gan_train']:.1f}" if "gan_train" in r else "not trained"
         lines.append(f"| {'salt-and-pepper' if r['kind'] == 'noise' else 'subsample'} | {point} | "
-                     f"{r['train_images']} | {100 * r['gan_train']:.1f} | {gan_test} | {seed} | {r['seconds']:.0f} |")
+                     f"{r['train_images'] or ''} | {gan_train} | {gan_test} | {seed} | {r['seconds']:.0f} |")
     lines += ["", f"![GAN-train sanity studies]({os.path.relpath(figure, os.path.dirname(FLAGS.markdown) or '.')})",
               "", END]
     return "\n".join(lines)
@@ -169,7 +185,15 @@ def main(argv):
     from ganzoo.metrics import gan_train_test as gtt
     from ganzoo.runlock import RunLock
     from ganzoo.utils.files import write_text
+    from ganzoo.zoo import classifiers
 
+    if FLAGS.classifier is None:
+        FLAGS.classifier = classifiers.default_for(FLAGS.dataset)
+    if not FLAGS.gan_train and not FLAGS.classifier:
+        raise app.UsageError("--nogan_train measures GAN-test only, which needs --classifier (a published name or "
+                             "a .keras file).")
+    if not FLAGS.gan_train and FLAGS.subsets:
+        print("sanity: --nogan_train: the subsample points (GAN-train only) are skipped.", flush=True)
     asked = points()
     if not asked:
         raise app.UsageError("Nothing to run: give --noise and/or --subsets.")
@@ -184,7 +208,8 @@ def main(argv):
             test = gtt.labelled_images(FLAGS.dataset, "test", synthetic_resolution=FLAGS.synthetic_resolution)
             num_classes = train[2] or int(max(train[1].max(), test[1].max())) + 1
             data = (train[0], train[1], test[0], test[1], num_classes)
-            fixed = gtt.load_classifier(FLAGS.classifier, num_classes=num_classes) if FLAGS.classifier else None
+            fixed = classifiers.load_classifier(FLAGS.classifier, num_classes=num_classes)[0] \
+                if FLAGS.classifier else None
         for key, kind, value in todo:
             print(f"sanity: {key} ...", flush=True)
             done[key] = run_point(kind, value, data, fixed, os.path.join(FLAGS.out, key))

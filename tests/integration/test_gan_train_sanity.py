@@ -80,3 +80,32 @@ def test_the_study_script_runs_resumes_and_writes_figure_and_table(tmp_path):
     assert markdown.read_text().count("<!-- gan-train sanity table") == 1
     refused = _run("--noise", "0", *common, "--seed", "1")
     assert refused.returncode != 0 and "made with other settings" in refused.stderr
+
+
+def test_gan_test_only_needs_no_training(tmp_path):
+    """--nogan_train: the salt-and-pepper study's GAN-test alone (the fixed classifier on corrupted
+    test images), each value equal to the classifier's accuracy computed here; no classifier is
+    trained, the subsample points are skipped, and without a classifier it is refused."""
+    from ganzoo.analysis.sanity import salt_and_pepper
+    from ganzoo.metrics import gan_train_test as gtt
+
+    images, labels, classes = gtt.labelled_images("synthetic:48", "test", synthetic_resolution=16)
+    classes = classes or int(labels.max()) + 1
+    classifier = gtt.build_classifier(classes, 16, depth=8, seed=3)
+    gtt.save_classifier(classifier, tmp_path / "c.keras", {"real_test_accuracy": 0.5})
+    markdown = tmp_path / "evaluation.md"
+    common = ["--dataset", "synthetic:48", "--synthetic_resolution", "16", "--depth", "8", "--out",
+              str(tmp_path / "out"), "--figures_dir", str(tmp_path / "figures"), "--markdown", str(markdown)]
+    refused = _run("--nogan_train", "--noise", "0", *common)
+    assert refused.returncode != 0 and "needs --classifier" in refused.stderr
+    done = _run("--nogan_train", "--noise", "0,0.2", "--classifier", str(tmp_path / "c.keras"), *common)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "subsample points (GAN-train only) are skipped" in done.stdout and "Epoch" not in done.stdout
+    points = json.loads((tmp_path / "out" / "results.json").read_text())["points"]
+    assert sorted(points) == ["noise-0", "noise-0.2"]
+    for key, share in (("noise-0", 0.0), ("noise-0.2", 0.2)):
+        corrupted = salt_and_pepper(images, share, seed=1)  # the script's seed 0 + 1 for the test images
+        assert points[key]["gan_test"] == pytest.approx(gtt.accuracy(classifier, corrupted, labels), abs=1e-9)
+        assert "gan_train" not in points[key] and points[key]["train_images"] == 0
+    text = markdown.read_text()
+    assert "GAN-test only" in text and "| salt-and-pepper | 20% pixels |  | not trained |" in text
