@@ -11,7 +11,7 @@ stand in for a generator with a known flaw, and each measure must react as its d
 - subsample: the classifier recipe trained on n class-balanced real training images, tested on the
   real test images (GAN-train of a "generator" that reproduces exactly those n images).
 
-Every point is one classifier training (CIFAR10 with the recipe's 100 epochs: hours on a CPU).
+Every point is one classifier training (CIFAR10 with the recipe's epochs: hours on a CPU).
 OUT/results.json is rewritten after each point; killed at any moment, the same command skips the
 points done and resumes the one in progress from its last finished epoch (Keras' BackupAndRestore
 in OUT/<point>/); a second process on OUT is refused.
@@ -21,6 +21,8 @@ import os
 import time
 
 from absl import app, flags
+
+from ganzoo.metrics.gan_train_test import CLASSIFIER_RECIPE
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("dataset", "cifar10", "Labelled data set (cifar10, a folder or tar of class folders, "
@@ -33,7 +35,8 @@ flags.DEFINE_boolean("gan_train", True, "Train the classifier recipe at each poi
                      "no training: minutes); the subsample points, GAN-train only, are then skipped.")
 flags.DEFINE_list("noise", ["0", "0.01", "0.05", "0.1", "0.2"], "Shares of corrupted pixels.")
 flags.DEFINE_list("subsets", ["2500", "5000", "10000"], "Training-set sizes of the subsampling study.")
-flags.DEFINE_integer("epochs", 100, "Epochs of each classifier training (the recipe's 100).")
+flags.DEFINE_integer("epochs", CLASSIFIER_RECIPE["epochs"], "Epochs of each classifier training (default: the "
+                     "recipe's).")
 flags.DEFINE_integer("depth", 20, "Classifier depth, 6n + 2 (ResNet-20: 20).")
 flags.DEFINE_integer("seed", 0, "Seed of the corruption, the subsets and the classifiers.")
 flags.DEFINE_string("out", "runs/sanity", "Folder of results.json and the trainings in progress.")
@@ -76,13 +79,14 @@ def run_point(kind, value, data, fixed, backup):
 
     train_images, train_labels, test_images, test_labels, num_classes = data
     start = time.time()
-    if kind == "noise":
-        images, labels = salt_and_pepper(train_images, value, seed=FLAGS.seed), train_labels
-    else:
-        index = balanced_subset(train_labels, value, seed=FLAGS.seed)
-        images, labels = train_images[index], train_labels[index]
-    result = {"kind": kind, "value": value, "train_images": int(len(labels)) if FLAGS.gan_train else 0}
+    result = {"kind": kind, "value": value, "train_images": 0}
     if FLAGS.gan_train:
+        if kind == "noise":
+            images, labels = salt_and_pepper(train_images, value, seed=FLAGS.seed), train_labels
+        else:
+            index = balanced_subset(train_labels, value, seed=FLAGS.seed)
+            images, labels = train_images[index], train_labels[index]
+        result["train_images"] = int(len(labels))
         classifier = gtt.train_classifier(images, labels, num_classes, epochs=FLAGS.epochs, depth=FLAGS.depth,
                                           seed=FLAGS.seed, verbose=2, backup_dir=backup)
         result["gan_train"] = gtt.accuracy(classifier, test_images, test_labels)
@@ -204,9 +208,10 @@ def main(argv):
         done = results.get("points", {})
         todo = [p for p in asked if p[0] not in done]
         if todo:
-            train = gtt.labelled_images(FLAGS.dataset, "train", synthetic_resolution=FLAGS.synthetic_resolution)
             test = gtt.labelled_images(FLAGS.dataset, "test", synthetic_resolution=FLAGS.synthetic_resolution)
-            num_classes = train[2] or int(max(train[1].max(), test[1].max())) + 1
+            train = gtt.labelled_images(FLAGS.dataset, "train", synthetic_resolution=FLAGS.synthetic_resolution) \
+                if FLAGS.gan_train else (None, test[1][:0], None)  # GAN-test alone reads the test split only
+            num_classes = test[2] or int(max(train[1].max(initial=0), test[1].max())) + 1
             data = (train[0], train[1], test[0], test[1], num_classes)
             fixed = classifiers.load_classifier(FLAGS.classifier, num_classes=num_classes)[0] \
                 if FLAGS.classifier else None

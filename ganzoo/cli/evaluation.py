@@ -123,7 +123,8 @@ def register(subparsers):
                help="gan_train: the real labelled test set (a folder of class folders, a tar, cifar10; "
                     "its test split; default: the model's data set)")
     add_option(p, "--gan-train-epochs", type=int, default=None,
-               help="gan_train: epochs of the classifier recipe on the generated images (default 100)")
+               help="gan_train: epochs of the classifier recipe on the generated images (default: the "
+                    "recipe's, ganzoo.metrics.gan_train_test.CLASSIFIER_RECIPE)")
     _add_common(p, limit=False)
     p.set_defaults(func=cmd_eval)
 
