@@ -149,10 +149,31 @@ def _print_classifiers(dataset=None):
               f"{e['title']}")
 
 
+def _classifier_info(entry, as_json):
+    """`ganzoo info` of a published GAN-test classifier."""
+    if as_json:
+        print(json.dumps(entry, indent=2))
+        return 0
+    hub = entry["hub"]
+    print(f"{entry['name']}: {entry['title']}")
+    print(f"GAN-test's reference classifier of {entry['dataset']}: {entry['num_classes']} classes, "
+          f"{entry['resolution']}x{entry['resolution']} images in [0, 1]")
+    print(f"real test accuracy: {100 * entry['real_test_accuracy']:.2f}%   epochs: {entry['epochs']}   "
+          f"weights sha256: {entry['weights_sha256']}")
+    print(f"Hub repo: {hub['repo_id']}   revision: {hub['revision'] or '(none: mirror only)'}")
+    for filename, record in hub["files"].items():
+        print(f"  {filename:26s} {record['size']:>11d} bytes  sha256 {record['sha256']}")
+    print(f'load: ganzoo.load_classifier("{entry["name"]}")   or   ganzoo eval MODEL --metrics gan_test '
+          f"--classifier {entry['name']}")
+    return 0
+
+
 def cmd_info(args):
-    from ganzoo.zoo import manifest
+    from ganzoo.zoo import classifiers, manifest
     from ganzoo.zoo.loading import recipe_message
 
+    if str(args.name).strip().lower() in classifiers.entries():
+        return _classifier_info(classifiers.get_entry(args.name), args.json)
     entry = manifest.get_entry(args.name)
     if args.json:
         print(json.dumps(entry, indent=2))

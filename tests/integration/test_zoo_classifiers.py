@@ -78,6 +78,12 @@ def test_ganzoo_list_shows_the_classifiers(trained, zoo, capsys):
     assert "GAN-test classifiers" in out and f"cifar10-tiny8  cifar10  {100 * accuracy:.2f}%" in out
     assert main(["list", "--dataset", "celebahq"]) == 0
     assert "GAN-test classifiers" not in capsys.readouterr().out
+    assert main(["info", "cifar10-tiny8"]) == 0
+    out = capsys.readouterr().out
+    assert f"real test accuracy: {100 * accuracy:.2f}%" in out and 'ganzoo.load_classifier("cifar10-tiny8")' in out
+    assert "classifier.keras" in out and "(none: mirror only)" in out
+    assert main(["info", "cifar10-tiny8", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["weights_sha256"] == gtt.classifier_sha256(trained[1])
 
 
 def test_a_tampered_mirror_file_is_refused_and_left_alone(trained, zoo):
