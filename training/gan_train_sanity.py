@@ -68,9 +68,13 @@ def read_results(path):
 
 
 def _settings():
-    settings = {"dataset": FLAGS.dataset, "epochs": FLAGS.epochs, "depth": FLAGS.depth, "seed": FLAGS.seed,
-                "classifier": os.path.basename(FLAGS.classifier) if FLAGS.classifier else None}
+    # The fixed classifier is not a setting: it is recorded with each point it measured.
+    settings = {"dataset": FLAGS.dataset, "epochs": FLAGS.epochs, "depth": FLAGS.depth, "seed": FLAGS.seed}
     return settings if FLAGS.gan_train else dict(settings, gan_train=False)
+
+
+def _classifier_name():
+    return os.path.basename(FLAGS.classifier) if FLAGS.classifier else None
 
 
 def run_point(kind, value, data, fixed, backup):
@@ -93,6 +97,7 @@ def run_point(kind, value, data, fixed, backup):
     if kind == "noise" and fixed is not None:
         corrupted = salt_and_pepper(test_images, value, seed=FLAGS.seed + 1)
         result["gan_test"] = gtt.accuracy(fixed, corrupted, test_labels)
+        result["classifier"] = _classifier_name()
     result["seconds"] = round(time.time() - start, 1)
     return result
 
@@ -150,7 +155,8 @@ def table(results, figure):
         command += " --nogan_train"
     fixed = f" --classifier {FLAGS.classifier}" if FLAGS.classifier and os.sep not in FLAGS.classifier else \
         " --classifier C.keras"
-    lines = [BEGIN, "", f"{about}; GAN-test uses the fixed classifier {_settings()['classifier'] or '(none)'}. "
+    used = sorted({r["classifier"] for r in results if r.get("classifier")})
+    lines = [BEGIN, "", f"{about}; GAN-test uses the fixed classifier {', '.join(used) or '(none)'}. "
              f"Regenerate with `{command}{fixed}`.",
              "", "| study | point | training images | GAN-train % | GAN-test % | seed 001 % | seconds |",
              "|---|---|---|---|---|---|---|"]

@@ -107,5 +107,6 @@ def test_gan_test_only_needs_no_training(tmp_path):
         corrupted = salt_and_pepper(images, share, seed=1)  # the script's seed 0 + 1 for the test images
         assert points[key]["gan_test"] == pytest.approx(gtt.accuracy(classifier, corrupted, labels), abs=1e-9)
         assert "gan_train" not in points[key] and points[key]["train_images"] == 0
+        assert points[key]["classifier"] == "c.keras"  # recorded with each point it measured
     text = markdown.read_text()
-    assert "GAN-test only" in text and "| salt-and-pepper | 20% pixels |  | not trained |" in text
+    assert "GAN-test only" in text and "the fixed classifier c.keras" in text and "| salt-and-pepper | 20% pixels |  | not trained |" in text
