@@ -146,15 +146,18 @@ def table(results, figure):
 
     command = "python training/gan_train_sanity.py " + " ".join(
         f"--{k}={v}" for k, v in (("dataset", FLAGS.dataset), ("epochs", FLAGS.epochs), ("depth", FLAGS.depth),
-                                  ("seed", FLAGS.seed)))
+                                  ("seed", FLAGS.seed), ("noise", ",".join(FLAGS.noise)),
+                                  ("subsets", ",".join(FLAGS.subsets))))
     if FLAGS.gan_train:
         about = (f"{FLAGS.dataset}, classifier recipe ResNet-{FLAGS.depth}, {FLAGS.epochs} epochs, seed {FLAGS.seed}; "
                  f"accuracies on the real test images")
     else:
         about = f"{FLAGS.dataset}, GAN-test only (no classifier trained), seed {FLAGS.seed}"
         command += " --nogan_train"
-    fixed = f" --classifier {FLAGS.classifier}" if FLAGS.classifier and os.sep not in FLAGS.classifier else \
-        " --classifier C.keras"
+    if FLAGS.classifier:  # a published name as given; a file as C.keras (no machine paths in docs)
+        fixed = f" --classifier {FLAGS.classifier}" if os.sep not in FLAGS.classifier else " --classifier C.keras"
+    else:
+        fixed = " --classifier C.keras" if FLAGS.noise else ""
     used = sorted({r["classifier"] for r in results if r.get("classifier")})
     lines = [BEGIN, "", f"{about}; GAN-test uses the fixed classifier {', '.join(used) or '(none)'}. "
              f"Regenerate with `{command}{fixed}`.",
