@@ -141,6 +141,26 @@ def test_refusals_name_the_problem(trained, zoo, tmp_path):
     assert "# again" in (folder / "README.md").read_text()
 
 
+def test_unsafe_classifier_entries_are_refused_on_read(trained, zoo):
+    classifiers.publish_classifier(trained[0], "cifar10-tiny8")
+    path = zoo / "weights_manifest.json"
+    good = json.loads(path.read_text())
+    for mutate, needle in (
+        (lambda e: e["hub"].__setitem__("repo_id", "../../outside"), "Invalid hub.repo_id"),
+        (lambda e: e["hub"]["files"].__setitem__("../../evil.keras", {"sha256": "0" * 64, "size": 1}),
+         "not a file of a published classifier"),
+        (lambda e: e["hub"]["files"].pop(classifiers.RECORD_FILE), "must name exactly"),
+        (lambda e: e["hub"].__setitem__("revision", "../main"), "not a 40-hex commit"),
+    ):
+        broken = json.loads(json.dumps(good))
+        mutate(broken[classifiers.SECTION]["cifar10-tiny8"])
+        path.write_text(json.dumps(broken))
+        with pytest.raises(manifest.ManifestError, match=f"unsafe classifier 'cifar10-tiny8'.*{needle}"):
+            classifiers.load_classifier("cifar10-tiny8")
+        assert manifest.validate(broken)  # the schema says so too
+    path.write_text(json.dumps(good))
+
+
 def test_ganzoo_eval_defaults_to_the_data_sets_classifier(trained, zoo, tmp_path, monkeypatch, capsys):
     """`ganzoo eval MODEL --metrics gan_test` without --classifier: the published classifier of the
     model's data set, loaded by name (files checked) and named in the record; --classifier NAME too."""
