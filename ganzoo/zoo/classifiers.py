@@ -179,6 +179,9 @@ def publish_classifier(keras_path, name, *, dataset=None, title=None, out_dir=No
     if not re.match(NAME_PATTERN, str(name)):
         raise ValueError(f"classifier name {name!r}: use DATASET-ARCHITECTURE in lower case, e.g. cifar10-resnet20.")
     keras_path = pathlib.Path(keras_path)
+    if not keras_path.is_file():
+        raise ValueError(f"{keras_path} is not a file: publish the .keras file training/train_classifier.py wrote "
+                         "(its record .keras.json beside it).")
     model, info = gan_train_test.load_classifier(str(keras_path))  # the weights must match their record
     if info["classifier_record"] is None:
         raise ValueError(f"{keras_path} has no record beside it ({keras_path}.json, written by "

@@ -123,6 +123,8 @@ def test_refusals_name_the_problem(trained, zoo, tmp_path):
         classifiers.load_classifier("cifar10-resnet99")
     with pytest.raises(ValueError, match="DATASET-ARCHITECTURE"):
         classifiers.publish_classifier(path, "Tiny Classifier")
+    with pytest.raises(ValueError, match="missing.keras is not a file"):
+        classifiers.publish_classifier(tmp_path / "missing.keras", "cifar10-tiny8")
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
