@@ -23,7 +23,7 @@ import re
 import shutil
 import tempfile
 
-from ganzoo.zoo import hub, manifest
+from ganzoo.zoo import hub, manifest, preset
 
 MODEL_FILE = "classifier.keras"
 RECORD_FILE = "classifier.json"
@@ -63,9 +63,11 @@ def entry_problems(name, entry):
 
 def is_published_name(spec):
     """True when `spec` is a string naming no file and looking like no path (a classifier name)."""
+    from ganzoo.zoo.loading import _looks_like_path
+
     if not isinstance(spec, str) or os.path.exists(spec):
         return False
-    return not (os.sep in spec or "/" in spec or spec.startswith((".", "~")) or spec.endswith(".keras"))
+    return not (_looks_like_path(spec) or spec.endswith(".keras"))
 
 
 def get_entry(name, path=None):
@@ -156,7 +158,8 @@ def _card(name, entry, record):
 
 
 def _check_target(folder):
-    """None (absent) or "ours"; raises ValueError for a folder holding anything but FILES."""
+    """None (absent) or "existing" (install_folder's kinds); ValueError for a folder holding anything
+    but FILES."""
     if not folder.exists() and not folder.is_symlink():
         return None
     if folder.is_symlink() or not folder.is_dir():
@@ -165,7 +168,7 @@ def _check_target(folder):
     if foreign:
         raise ValueError(f"{folder} holds files ganzoo did not write ({', '.join(foreign[:6])}); ganzoo only replaces "
                          "a classifier folder it wrote itself: choose another folder or move those files away.")
-    return "ours"
+    return "existing"
 
 
 def publish_classifier(keras_path, name, *, dataset=None, title=None, out_dir=None, repo_id=None, token=None,
@@ -208,16 +211,7 @@ def publish_classifier(keras_path, name, *, dataset=None, title=None, out_dir=No
         shutil.copyfile(keras_path, stage / MODEL_FILE)
         shutil.copyfile(str(keras_path) + ".json", stage / RECORD_FILE)
         write_text(stage / CARD_FILE, _card(name, entry, record), what="classifier card")
-        if kind is not None:  # swap a folder we wrote before out whole
-            old = pathlib.Path(tempfile.mkdtemp(prefix=f".{folder.name}.ganzoo-old-", dir=str(folder.parent)))
-            old.rmdir()
-            os.rename(folder, old)
-            os.rename(stage, folder)
-            for filename in FILES:
-                (old / filename).unlink(missing_ok=True)
-            old.rmdir()
-        else:
-            os.rename(stage, folder)
+        preset.install_folder(stage, folder, kind, layout=FILES)  # an old folder swapped out whole
     finally:
         if stage.exists():
             shutil.rmtree(stage)

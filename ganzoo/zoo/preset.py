@@ -240,13 +240,14 @@ def check_target(out_dir):
     return "preset"
 
 
-def _install(stage, out_dir, kind):
-    """Put the files of `stage` in place as `out_dir`; an old preset there is swapped out whole."""
+def install_folder(stage, out_dir, kind, layout=LAYOUT):
+    """Put the files of `stage` in place as `out_dir`; an old folder of `layout` files there (a
+    preset, or a published classifier's) is swapped out whole."""
     if kind is None:
         os.rename(stage, out_dir)
         return
     if kind == "empty":
-        for name in LAYOUT:
+        for name in layout:
             os.replace(stage / name, out_dir / name)
         stage.rmdir()
         return
@@ -254,7 +255,7 @@ def _install(stage, out_dir, kind):
     old.rmdir()
     os.rename(out_dir, old)
     os.rename(stage, out_dir)
-    for name in LAYOUT:  # only the files of a preset (checked by check_target)
+    for name in layout:  # only the files of the layout (checked by the caller)
         try:
             (old / name).unlink()
         except FileNotFoundError:
@@ -354,7 +355,7 @@ def save_preset(gan, out_dir, *, name, dataset, recipe, title=None, status="cust
         }
         metadata.update(extra or {})
         _write_description(stage, config, _jsonable(metadata))
-        _install(stage, out_dir, kind)
+        install_folder(stage, out_dir, kind)
     finally:
         _remove_stage(stage)
     return {f: file_record(out_dir / f) for f in LAYOUT}
@@ -432,7 +433,7 @@ def add_measurements(folder, metrics, *, sha256=None):
         for name in kept:
             shutil.copy2(paths[name], stage / name)
         _write_description(stage, config, _jsonable(metadata))
-        _install(stage, folder, "preset")
+        install_folder(stage, folder, "preset")
     finally:
         _remove_stage(stage)
     return {f: file_record(folder / f) for f in LAYOUT}
