@@ -43,13 +43,24 @@ def _try_lock(fd):
     return True
 
 
-def _holder(path):
+def _read_holder(path):
     try:
         with open(path, encoding="utf-8") as handle:
             info = json.loads(handle.read() or "{}")
     except (OSError, ValueError):
-        return "another process"
-    if not isinstance(info, dict) or "pid" not in info:
+        return None
+    return info if isinstance(info, dict) and "pid" in info else None
+
+
+def _holder(path, wait=2.0):
+    """Who holds the lock, for the refusal. The holder writes its pid just after it locks, so a
+    refused process that comes in between finds the file empty: it waits briefly for the pid."""
+    deadline = time.monotonic() + wait
+    info = _read_holder(path)
+    while info is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        info = _read_holder(path)
+    if info is None:
         return "another process"
     started = info.get("started")
     since = time.strftime(" since %Y-%m-%d %H:%M:%S", time.localtime(started)) if started else ""

@@ -46,6 +46,27 @@ def test_a_second_lock_is_refused_and_names_the_holder(tmp_path):
         pass
 
 
+@pytest.mark.skipif(os.name == "nt", reason="flock's per-file-description locks")
+def test_a_refusal_in_the_moment_before_the_holder_writes_its_pid_still_names_it(tmp_path):
+    """The holder locks, then writes its pid: a process refused in between used to name
+    "another process" (seen once in CI, two train.py started together)."""
+    import fcntl
+    import threading
+
+    path = tmp_path / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # locked, nothing written yet
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    late = threading.Timer(0.3, lambda: os.write(fd, json.dumps(
+        {"pid": 4242, "host": "h", "started": time.time()}).encode()))
+    late.start()
+    try:
+        with pytest.raises(RunLockedError, match="in use by process 4242 on h since"):
+            RunLock(tmp_path).acquire()
+    finally:
+        late.join()
+        os.close(fd)
+
+
 def test_the_lock_of_a_killed_process_is_stale(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c",
