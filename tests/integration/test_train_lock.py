@@ -1,6 +1,5 @@
 """One training process per run folder (ganzoo.runlock): a second train.py is refused before it
 changes anything, two runs started together do not mix, and the lock of a killed run is stale."""
-import importlib.util
 import json
 import os
 import signal
