@@ -1,9 +1,10 @@
 r"""The sanity studies of GAN-train and GAN-test (seed 001; ganzoo.analysis.sanity): real images
 stand in for a generator with a known flaw, and each measure must react as its definition says.
 
-    KERAS_BACKEND=tensorflow python training/gan_train_sanity.py \
-        --classifier classifiers/cifar10-resnet20.keras --out runs/sanity
+    KERAS_BACKEND=tensorflow python training/gan_train_sanity.py --out runs/sanity
         # docs/figures/gan_train_sanity.png and the table in docs/evaluation.md
+    KERAS_BACKEND=tensorflow python training/gan_train_sanity.py --nogan_train --out runs/sanity-gantest
+        # GAN-test alone: docs/figures/gan_test_sanity.png and its own table there
 
 - salt-and-pepper: for each share of corrupted pixels, GAN-train trains the classifier recipe on
   the corrupted training images and tests it on the clean test images; GAN-test is the fixed
@@ -40,12 +41,23 @@ flags.DEFINE_integer("epochs", CLASSIFIER_RECIPE["epochs"], "Epochs of each clas
 flags.DEFINE_integer("depth", 20, "Classifier depth, 6n + 2 (ResNet-20: 20).")
 flags.DEFINE_integer("seed", 0, "Seed of the corruption, the subsets and the classifiers.")
 flags.DEFINE_string("out", "runs/sanity", "Folder of results.json and the trainings in progress.")
-flags.DEFINE_string("figures_dir", "docs/figures", "Folder of gan_train_sanity.png.")
+flags.DEFINE_string("figures_dir", "docs/figures", "Folder of gan_train_sanity.png (gan_test_sanity.png with "
+                    "--nogan_train).")
 flags.DEFINE_string("markdown", "docs/evaluation.md", "Markdown file holding the table.")
 flags.DEFINE_integer("synthetic_resolution", 32, "Image size of --dataset synthetic:N.")
 
 BEGIN = "<!-- gan-train sanity table: written by training/gan_train_sanity.py -->"
 END = "<!-- end of gan-train sanity table -->"
+# --nogan_train has its own table and figure, so GAN-test alone never replaces the GAN-train results.
+GAN_TEST_BEGIN = "<!-- gan-test sanity table (--nogan_train): written by training/gan_train_sanity.py -->"
+GAN_TEST_END = "<!-- end of gan-test sanity table -->"
+
+
+def section_markers():
+    """(begin, end, figure file name) of this run's table: one for GAN-train runs, one for GAN-test alone."""
+    if FLAGS.gan_train:
+        return BEGIN, END, "gan_train_sanity.png"
+    return GAN_TEST_BEGIN, GAN_TEST_END, "gan_test_sanity.png"
 
 
 def points():
@@ -112,7 +124,11 @@ def plot(results, path):
 
     noise = sorted((r for r in results if r["kind"] == "noise"), key=lambda r: r["value"])
     subsets = sorted((r for r in results if r["kind"] == "subset"), key=lambda r: r["value"])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    if FLAGS.gan_train:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    else:  # GAN-test alone: the salt-and-pepper panel only
+        fig, left = plt.subplots(1, 1, figsize=(5.5, 4))
+        right = None
     if noise:
         x = [100 * r["value"] for r in noise]
         if all("gan_train" in r for r in noise):
@@ -124,15 +140,18 @@ def plot(results, path):
               label="GAN-train (seed 001, end points)")
     left.set(xlabel="corrupted pixels (%)", ylabel="real test accuracy (%)", title="salt-and-pepper", ylim=(0, 100))
     left.legend(fontsize=8)
-    if subsets:
+    if subsets and right is not None:
         right.plot([r["value"] for r in subsets], [100 * r["gan_train"] for r in subsets], "o-", label="ours")
-    sizes = sorted(SEED_SUBSAMPLE_PERCENT)
-    right.plot(sizes, [SEED_SUBSAMPLE_PERCENT[n] for n in sizes], "k--", alpha=0.6, label="seed 001")
-    right.set(xscale="log", xlabel="real training images", ylabel="real test accuracy (%)",
-              title="subsampled training set", ylim=(0, 100))
-    right.legend(fontsize=8)
-    fig.suptitle(f"GAN-train / GAN-test sanity studies ({FLAGS.dataset}, {FLAGS.epochs} epochs, "
-                 f"ResNet-{FLAGS.depth})")
+    if right is not None:
+        sizes = sorted(SEED_SUBSAMPLE_PERCENT)
+        right.plot(sizes, [SEED_SUBSAMPLE_PERCENT[n] for n in sizes], "k--", alpha=0.6, label="seed 001")
+        right.set(xscale="log", xlabel="real training images", ylabel="real test accuracy (%)",
+                  title="subsampled training set", ylim=(0, 100))
+        right.legend(fontsize=8)
+        fig.suptitle(f"GAN-train / GAN-test sanity studies ({FLAGS.dataset}, {FLAGS.epochs} epochs, "
+                     f"ResNet-{FLAGS.depth})")
+    else:
+        fig.suptitle(f"GAN-test, salt-and-pepper ({FLAGS.dataset})")
     fig.tight_layout()
     from ganzoo.utils.files import atomic_output
 
@@ -159,7 +178,8 @@ def table(results, figure):
     else:
         fixed = " --classifier C.keras" if FLAGS.noise else ""
     used = sorted({r["classifier"] for r in results if r.get("classifier")})
-    lines = [BEGIN, "", f"{about}; GAN-test uses the fixed classifier {', '.join(used) or '(none)'}. "
+    begin, end, _ = section_markers()
+    lines = [begin, "", f"{about}; GAN-test uses the fixed classifier {', '.join(used) or '(none)'}. "
              f"Regenerate with `{command}{fixed}`.",
              "", "| study | point | training images | GAN-train % | GAN-test % | seed 001 % | seconds |",
              "|---|---|---|---|---|---|---|"]
@@ -176,8 +196,8 @@ def table(results, figure):
         gan_train = f"{100 * r['gan_train']:.1f}" if "gan_train" in r else "not trained"
         lines.append(f"| {'salt-and-pepper' if r['kind'] == 'noise' else 'subsample'} | {point} | "
                      f"{r['train_images'] or ''} | {gan_train} | {gan_test} | {seed} | {r['seconds']:.0f} |")
-    lines += ["", f"![GAN-train sanity studies]({os.path.relpath(figure, os.path.dirname(FLAGS.markdown) or '.')})",
-              "", END]
+    title = "GAN-train sanity studies" if FLAGS.gan_train else "GAN-test under salt-and-pepper noise"
+    lines += ["", f"![{title}]({os.path.relpath(figure, os.path.dirname(FLAGS.markdown) or '.')})", "", end]
     return "\n".join(lines)
 
 
@@ -185,9 +205,10 @@ def write_section(section):
     from ganzoo.utils.files import write_text
 
     path = FLAGS.markdown
+    begin, end, _ = section_markers()
     text = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     write_text(path, text, what="sanity table")
@@ -231,7 +252,7 @@ def main(argv):
             write_text(path, json.dumps({"settings": _settings(), "points": done}, indent=2) + "\n",
                        what="sanity results")
     shown = [done[p[0]] for p in asked]
-    figure = os.path.join(FLAGS.figures_dir, "gan_train_sanity.png")
+    figure = os.path.join(FLAGS.figures_dir, section_markers()[2])
     os.makedirs(FLAGS.figures_dir, exist_ok=True)
     plot(shown, figure)
     write_section(table(shown, figure))

@@ -94,6 +94,9 @@ def test_gan_test_only_needs_no_training(tmp_path):
     classifier = gtt.build_classifier(classes, 16, depth=8, seed=3)
     gtt.save_classifier(classifier, tmp_path / "c.keras", {"real_test_accuracy": 0.5})
     markdown = tmp_path / "evaluation.md"
+    gan_train_table = ("<!-- gan-train sanity table: written by training/gan_train_sanity.py -->\n"
+                       "| subsample | 2500 images |\n<!-- end of gan-train sanity table -->")
+    markdown.write_text(f"# Evaluation\n\n{gan_train_table}\n")
     common = ["--dataset", "synthetic:48", "--synthetic_resolution", "16", "--depth", "8", "--out",
               str(tmp_path / "out"), "--figures_dir", str(tmp_path / "figures"), "--markdown", str(markdown)]
     refused = _run("--nogan_train", "--noise", "0", *common)
@@ -109,4 +112,6 @@ def test_gan_test_only_needs_no_training(tmp_path):
         assert "gan_train" not in points[key] and points[key]["train_images"] == 0
         assert points[key]["classifier"] == "c.keras"  # recorded with each point it measured
     text = markdown.read_text()
+    assert (tmp_path / "figures" / "gan_test_sanity.png").stat().st_size > 1000
+    assert "<!-- gan-test sanity table" in text and gan_train_table in text  # its own table, beside
     assert "GAN-test only" in text and "the fixed classifier c.keras" in text and "| salt-and-pepper | 20% pixels |  | not trained |" in text
