@@ -53,3 +53,11 @@ def generator_weights_and_images(tmp_path_factory):
     for i in range(12):
         Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(real / f"{i:02d}.png")
     return weights, real
+
+
+def pytest_runtest_setup(item):
+    # Process and file logic (locks, sweep workers, study scripts) is the same on every backend and
+    # its tests are among the slowest: run once, in the TensorFlow pass. Numerics and backend
+    # plumbing (steps, fit, save/load, resume) are tested on both.
+    if item.get_closest_marker("backend_neutral") and keras_backend() != "tensorflow":
+        pytest.skip("backend-neutral logic: runs once, in the TensorFlow pass")

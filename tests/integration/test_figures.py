@@ -50,6 +50,7 @@ def test_plot_writes_a_png_and_the_script_runs(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.backend_neutral
 def test_fid_curve_measures_kept_checkpoints_once(tmp_path, monkeypatch):
     """training/fid_curve.py on a real tiny run: one record per checkpoint, none twice."""
     import os

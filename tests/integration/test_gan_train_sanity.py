@@ -53,6 +53,7 @@ def _run(*args):
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.backend_neutral
 def test_the_study_script_runs_resumes_and_writes_figure_and_table(tmp_path):
     """As a user runs it (a subprocess): three points, then a fourth added (the three are not
     trained again: their records, times included, are unchanged), then other settings refused."""
@@ -82,6 +83,7 @@ def test_the_study_script_runs_resumes_and_writes_figure_and_table(tmp_path):
     assert refused.returncode != 0 and "made with other settings" in refused.stderr
 
 
+@pytest.mark.backend_neutral
 def test_gan_test_only_needs_no_training(tmp_path):
     """--nogan_train: the salt-and-pepper study's GAN-test alone (the fixed classifier on corrupted
     test images), each value equal to the classifier's accuracy computed here; no classifier is

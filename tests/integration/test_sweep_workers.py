@@ -187,6 +187,7 @@ def _output(path):
         return handle.read()[-6000:]
 
 
+@pytest.mark.backend_neutral
 @pytest.mark.parametrize("backend_db", ["sqlite", "postgresql"])
 def test_two_workers_one_killed(backend_db, tmp_path, request, optimised_xla):
     storage = (f"sqlite:///{tmp_path / 'study.db'}" if backend_db == "sqlite"
@@ -260,6 +261,7 @@ optuna.create_study(storage=storage, study_name="s", load_if_exists=True)
 '''
 
 
+@pytest.mark.backend_neutral
 def test_workers_started_together_on_a_fresh_sqlite_file_all_join(tmp_path):
     # Started at the same instant on a database that does not exist yet, workers race to create
     # its tables and its schema-version row; before the retry on a duplicate row, one or two of

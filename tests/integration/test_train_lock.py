@@ -139,6 +139,7 @@ def _start(model_dir, *extra):
 
 
 @pytest.mark.slow
+@pytest.mark.backend_neutral
 def test_two_real_processes_on_one_run_folder(tmp_path):
     run_dir = tmp_path / "run"
     first, second = _start(run_dir), _start(run_dir)  # started together
