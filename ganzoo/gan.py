@@ -17,7 +17,7 @@ from keras import ops
 from ganzoo import backend
 from ganzoo import random as noise_random
 from ganzoo.architectures import ARCHITECTURES, build_discriminator, build_generator, check_sample_args
-from ganzoo.losses import get_loss, with_label_smoothing
+from ganzoo.losses import with_label_smoothing
 from ganzoo.optimizers import GANOptimizer, paper_adam
 from ganzoo.penalties import get_penalty, penalty_name
 from ganzoo.recipe import Recipe, penalty_weight_for

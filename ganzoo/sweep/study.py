@@ -22,7 +22,7 @@ import socket
 import time
 import warnings
 
-from ganzoo.sweep.spaces import SearchSpace, SweepError
+from ganzoo.sweep.spaces import SweepError
 
 SAMPLERS = ("random", "tpe", "gp")
 PRUNERS = ("median", "none")

@@ -29,8 +29,6 @@ def _clean_config(layer):
 
 
 def _clone(layer, name):
-    import keras
-
     cls = type(layer)
     if cls.__module__.split(".")[0] != "keras":
         raise ValueError(f"{layer.name} is a {cls.__name__}, not a built-in Keras layer; it cannot be exported.")
