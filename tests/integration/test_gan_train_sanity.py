@@ -79,6 +79,14 @@ def test_the_study_script_runs_resumes_and_writes_figure_and_table(tmp_path):
     second = json.loads((tmp_path / "out" / "results.json").read_text())["points"]
     assert {k: second[k] for k in first} == first and "noise-0.1" in second
     assert markdown.read_text().count("<!-- gan-train sanity table") == 1
+    # Noise points on a 16-image subset are new points beside the full ones; subset-8 is kept.
+    smaller = _run("--noise", "0.2", "--noise_train_images", "16", *common)
+    assert smaller.returncode == 0, smaller.stderr[-2000:]
+    assert "sanity: noise-0.2-of-16 ..." in smaller.stdout and "sanity: subset-8 ..." not in smaller.stdout
+    third = json.loads((tmp_path / "out" / "results.json").read_text())["points"]
+    assert {k: third[k] for k in second} == second and third["noise-0.2-of-16"]["train_images"] == 16
+    text = markdown.read_text()
+    assert "| salt-and-pepper | 20% pixels | 16 |" in text and "--noise_train_images=16" in text
     refused = _run("--noise", "0", *common, "--seed", "1")
     assert refused.returncode != 0 and "made with other settings" in refused.stderr
 
