@@ -148,7 +148,7 @@ def _card(name, entry, record):
         f"| input | images in [0, 1], {entry['resolution']}x{entry['resolution']}x3, NHWC; outputs "
         f"{entry['num_classes']} logits |",
         f"| weights sha256 | `{record['sha256']}` (of the float32 weights in order; checked on load) |",
-        f"| training time | {record.get('seconds')} s of this process's time |", "",
+        f"| training time | {record.get('seconds')} s (summed over the processes of a resumed run) |", "",
         "Train it again with", "",
         f"    python training/train_classifier.py --dataset {record.get('dataset')} --epochs {record.get('epochs')} "
         f"--depth {record.get('depth')} --seed {record.get('seed')} --out C.keras", "",

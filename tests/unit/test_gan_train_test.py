@@ -135,6 +135,37 @@ def test_classifier_training_resumes_after_a_crash_and_refuses_a_second_process(
     assert not out.exists()
 
 
+def test_reference_classifier_time_is_summed_over_resumed_processes(tmp_path, monkeypatch):
+    """A killed run leaves its time to the last finished epoch in OUT.backup/elapsed.json; the
+    resumed run's record adds it to its own, and the file goes once the classifier is written."""
+    import json
+    import time
+
+    out, backup = tmp_path / "c.keras", tmp_path / "c.keras.backup"
+
+    def measure_fails(*args, **kwargs):  # killed after the last epoch, before the record
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(gtt, "accuracy", measure_fails)
+    started = time.time()
+    with pytest.raises(RuntimeError, match="killed"):
+        gtt.train_reference_classifier(out, "synthetic:48", epochs=2, depth=8, verbose=0, synthetic_resolution=8)
+    first = json.loads((backup / gtt.ELAPSED_FILE).read_text())
+    assert first["epochs"] == 2 and 0 < first["seconds"] <= time.time() - started
+    monkeypatch.undo()
+    (backup / gtt.ELAPSED_FILE).write_text(json.dumps({"seconds": 1000.0, "epochs": 1}))  # an earlier process
+    started = time.time()
+    record = gtt.train_reference_classifier(out, "synthetic:48", epochs=1, depth=8, verbose=0,
+                                            synthetic_resolution=8)
+    assert 1000.0 < record["seconds"] <= 1000.0 + time.time() - started + 0.1
+    assert json.loads((tmp_path / "c.keras.json").read_text())["seconds"] == record["seconds"]
+    assert not backup.exists()
+    backup.mkdir()
+    (backup / gtt.ELAPSED_FILE).write_text("not json")
+    with pytest.raises(ValueError, match="not a ganzoo training-time file"):
+        gtt.train_reference_classifier(out, "synthetic:48", epochs=1, depth=8, verbose=0, synthetic_resolution=8)
+
+
 # --- gan_test / gan_train through the Evaluator and `ganzoo eval` -----------------------------------
 
 SMALL = {"depth": 8, "augment": False, "train_batch_size": 16}  # deviations from the recipe, recorded
