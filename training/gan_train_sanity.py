@@ -148,7 +148,7 @@ def plot(results, path):
     lo, hi = SEED_SALT_AND_PEPPER["fractions"]
     left.plot([100 * lo, 100 * hi], SEED_SALT_AND_PEPPER["gan_train_percent"], "k--", alpha=0.6,
               label="GAN-train (seed 001, end points)")
-    left.set(xlabel="corrupted pixels (%)", ylabel="real test accuracy (%)", title="salt-and-pepper", ylim=(0, 100))
+    left.set(xlabel="corrupted pixels (%)", ylabel="accuracy (%)", title="salt-and-pepper", ylim=(0, 100))
     left.legend(fontsize=8)
     if subsets and right is not None:
         right.plot([r["value"] for r in subsets], [100 * r["gan_train"] for r in subsets], "o-", label="ours")
