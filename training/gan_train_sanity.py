@@ -102,15 +102,11 @@ def run_point(kind, value, data, fixed, backup):
     start = time.time()
     result = {"kind": kind, "value": value, "train_images": 0}
     if FLAGS.gan_train:
+        size = value if kind == "subset" else FLAGS.noise_train_images  # 0: all the training images
+        index = balanced_subset(train_labels, size, seed=FLAGS.seed) if size else slice(None)
+        images, labels = train_images[index], train_labels[index]
         if kind == "noise":
-            images, labels = train_images, train_labels
-            if FLAGS.noise_train_images:
-                index = balanced_subset(train_labels, FLAGS.noise_train_images, seed=FLAGS.seed)
-                images, labels = train_images[index], train_labels[index]
             images = salt_and_pepper(images, value, seed=FLAGS.seed)
-        else:
-            index = balanced_subset(train_labels, value, seed=FLAGS.seed)
-            images, labels = train_images[index], train_labels[index]
         result["train_images"] = int(len(labels))
         classifier = gtt.train_classifier(images, labels, num_classes, epochs=FLAGS.epochs, depth=FLAGS.depth,
                                           seed=FLAGS.seed, verbose=2, backup_dir=backup)
