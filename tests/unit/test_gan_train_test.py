@@ -151,7 +151,7 @@ def test_reference_classifier_time_is_summed_over_resumed_processes(tmp_path, mo
     with pytest.raises(RuntimeError, match="killed"):
         gtt.train_reference_classifier(out, "synthetic:48", epochs=2, depth=8, verbose=0, synthetic_resolution=8)
     first = json.loads((backup / gtt.ELAPSED_FILE).read_text())
-    assert first["epochs"] == 2 and 0 < first["seconds"] <= time.time() - started
+    assert first["epochs"] == 2 and 0 < first["seconds"] <= time.time() - started + 0.1  # kept to 0.1 s
     monkeypatch.undo()
     (backup / gtt.ELAPSED_FILE).write_text(json.dumps({"seconds": 1000.0, "epochs": 1}))  # an earlier process
     started = time.time()
