@@ -19,7 +19,6 @@ in OUT/<point>/); a second process on OUT is refused.
 """
 import json
 import os
-import time
 
 from absl import app, flags
 
@@ -99,7 +98,7 @@ def run_point(kind, value, data, fixed, backup):
     from ganzoo.metrics import gan_train_test as gtt
 
     train_images, train_labels, test_images, test_labels, num_classes = data
-    start = time.time()
+    clock = gtt.TrainingClock(backup)  # a resumed point's seconds include its earlier processes' epochs
     result = {"kind": kind, "value": value, "train_images": 0}
     if FLAGS.gan_train:
         size = value if kind == "subset" else FLAGS.noise_train_images  # 0: all the training images
@@ -109,13 +108,13 @@ def run_point(kind, value, data, fixed, backup):
             images = salt_and_pepper(images, value, seed=FLAGS.seed)
         result["train_images"] = int(len(labels))
         classifier = gtt.train_classifier(images, labels, num_classes, epochs=FLAGS.epochs, depth=FLAGS.depth,
-                                          seed=FLAGS.seed, verbose=2, backup_dir=backup)
+                                          seed=FLAGS.seed, verbose=2, backup_dir=backup, callbacks=[clock.callback()])
         result["gan_train"] = gtt.accuracy(classifier, test_images, test_labels)
     if kind == "noise" and fixed is not None:
         corrupted = salt_and_pepper(test_images, value, seed=FLAGS.seed + 1)
         result["gan_test"] = gtt.accuracy(fixed, corrupted, test_labels)
         result["classifier"] = _classifier_name()
-    result["seconds"] = round(time.time() - start, 1)
+    result["seconds"] = clock.seconds()
     return result
 
 

@@ -106,6 +106,46 @@ def train_classifier(images, labels, num_classes=10, epochs=CLASSIFIER_RECIPE["e
     return net  # the classifier without the augmentation layers
 
 
+class TrainingClock:
+    """The time of a training that may be killed and resumed from Keras' BackupAndRestore folder:
+    this process's time plus what the earlier ones reached at their last finished epoch, kept in
+    that folder (FOLDER/elapsed.json). Keras deletes the folder when training ends, and with it this
+    file: a training started over counts from zero, a resumed one carries its earlier epochs."""
+
+    FILE = "elapsed.json"
+
+    def __init__(self, folder):
+        import json
+        import time
+
+        self.path = os.path.join(str(folder), self.FILE)
+        self.start = time.time()
+        self.carried = 0.0
+        if os.path.exists(self.path):
+            try:
+                with open(self.path, encoding="utf-8") as handle:
+                    self.carried = float(json.load(handle)["seconds"])
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                raise ValueError(f"{self.path} is not a ganzoo training-time file ({error}); delete it to "
+                                 "resume (the time recorded then counts this process only).") from None
+
+    def seconds(self):
+        import time
+
+        return round(self.carried + time.time() - self.start, 1)
+
+    def callback(self):
+        """A Keras callback writing the time at each epoch's end (after BackupAndRestore's save)."""
+        import json
+
+        import keras
+
+        from ganzoo.utils.files import write_text
+
+        return keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: write_text(
+            self.path, json.dumps({"seconds": self.seconds(), "epochs": epoch + 1}) + "\n", what="training time"))
+
+
 def predict(classifier, images, batch_size=256):
     """Class probabilities (N, classes) of images in [0, 1]."""
     from keras import ops
@@ -306,7 +346,7 @@ def train_reference_classifier(out, dataset="cifar10", epochs=CLASSIFIER_RECIPE[
     Killed, it resumes from its last finished epoch when run again with the same OUT (the state
     is kept in OUT.backup/ until the end); a second process on the same OUT is refused (a lock in
     OUT.backup/). `seconds` is the training time summed over the processes of a resumed run (each
-    killed one counts to its last finished epoch, kept in OUT.backup/elapsed.json)."""
+    killed one counts to its last finished epoch: TrainingClock)."""
     from ganzoo.runlock import RunLock
 
     if not str(out).endswith(".keras"):
@@ -315,8 +355,6 @@ def train_reference_classifier(out, dataset="cifar10", epochs=CLASSIFIER_RECIPE[
     with RunLock(backup).acquire(what="train the classifier"):
         record = _train_reference(out, dataset, epochs, seed, depth, data_dir, synthetic_resolution, verbose,
                                   backup)
-        if os.path.exists(os.path.join(backup, ELAPSED_FILE)):
-            os.remove(os.path.join(backup, ELAPSED_FILE))
     try:  # Keras removed its own state on success; the lock's folder goes too when empty
         os.rmdir(backup)
     except OSError:
@@ -324,41 +362,17 @@ def train_reference_classifier(out, dataset="cifar10", epochs=CLASSIFIER_RECIPE[
     return record
 
 
-ELAPSED_FILE = "elapsed.json"  # in OUT.backup/: the seconds of the finished epochs of a resumed run
-
-
 def _train_reference(out, dataset, epochs, seed, depth, data_dir, synthetic_resolution, verbose, backup):
-    import json
-    import time
-
-    import keras
-
-    from ganzoo.utils.files import write_text
-
-    start = time.time()
-    elapsed_path = os.path.join(backup, ELAPSED_FILE)
-    carried = 0.0  # the earlier processes' time, to their last finished epoch
-    if os.path.exists(elapsed_path):
-        try:
-            with open(elapsed_path, encoding="utf-8") as handle:
-                carried = float(json.load(handle)["seconds"])
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{elapsed_path} is not a ganzoo training-time file ({error}); delete it to resume "
-                             "(the record's time then counts this process only).") from None
-
-    def total():
-        return round(carried + time.time() - start, 1)
-
-    keep_time = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: write_text(
-        elapsed_path, json.dumps({"seconds": total(), "epochs": epoch + 1}) + "\n", what="training time"))
+    keras_backup = os.path.join(backup, "keras")
+    clock = TrainingClock(keras_backup)
     train_images, train_labels, num_classes = labelled_images(dataset, "train", data_dir, synthetic_resolution)
     test_images, test_labels, _ = labelled_images(dataset, "test", data_dir, synthetic_resolution)
     num_classes = num_classes or int(max(train_labels.max(), test_labels.max())) + 1
     classifier = train_classifier(train_images, train_labels, num_classes, epochs=epochs, depth=depth, seed=seed,
-                                  verbose=verbose, backup_dir=os.path.join(backup, "keras"), callbacks=[keep_time])
+                                  verbose=verbose, backup_dir=keras_backup, callbacks=[clock.callback()])
     record = {"dataset": dataset, "num_classes": num_classes, "epochs": int(epochs), "depth": int(depth),
               "seed": int(seed), "train_images": int(len(train_labels)), "test_images": int(len(test_labels)),
               "real_test_accuracy": accuracy(classifier, test_images, test_labels),
-              "seconds": total(),
+              "seconds": clock.seconds(),
               "recipe": dict(CLASSIFIER_RECIPE, epochs=int(epochs), depth=int(depth))}
     return save_classifier(classifier, out, record)

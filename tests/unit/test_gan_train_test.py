@@ -136,32 +136,47 @@ def test_classifier_training_resumes_after_a_crash_and_refuses_a_second_process(
 
 
 def test_reference_classifier_time_is_summed_over_resumed_processes(tmp_path, monkeypatch):
-    """A killed run leaves its time to the last finished epoch in OUT.backup/elapsed.json; the
-    resumed run's record adds it to its own, and the file goes once the classifier is written."""
+    """A run killed after its first epoch leaves that epoch's time beside Keras' state; the resumed
+    run's record adds it to its own time. A run started over (Keras' state gone) counts from zero."""
     import json
     import time
 
-    out, backup = tmp_path / "c.keras", tmp_path / "c.keras.backup"
+    import keras
 
-    def measure_fails(*args, **kwargs):  # killed after the last epoch, before the record
-        raise RuntimeError("killed")
+    out, state = tmp_path / "c.keras", tmp_path / "c.keras.backup" / "keras"
+    elapsed = state / gtt.TrainingClock.FILE
+    train = gtt.train_classifier
 
-    monkeypatch.setattr(gtt, "accuracy", measure_fails)
+    class Killed(Exception):
+        pass
+
+    def killed_after_the_first_epoch(*args, callbacks=(), **kwargs):
+        def kill(epoch, logs):
+            raise Killed()
+        return train(*args, callbacks=list(callbacks) + [keras.callbacks.LambdaCallback(on_epoch_end=kill)],
+                     **kwargs)
+
+    monkeypatch.setattr(gtt, "train_classifier", killed_after_the_first_epoch)
     started = time.time()
-    with pytest.raises(RuntimeError, match="killed"):
+    with pytest.raises(Killed):
         gtt.train_reference_classifier(out, "synthetic:48", epochs=2, depth=8, verbose=0, synthetic_resolution=8)
-    first = json.loads((backup / gtt.ELAPSED_FILE).read_text())
-    assert first["epochs"] == 2 and 0 < first["seconds"] <= time.time() - started + 0.1  # kept to 0.1 s
+    first = json.loads(elapsed.read_text())
+    assert first["epochs"] == 1 and 0 < first["seconds"] <= time.time() - started + 0.1  # kept to 0.1 s
     monkeypatch.undo()
-    (backup / gtt.ELAPSED_FILE).write_text(json.dumps({"seconds": 1000.0, "epochs": 1}))  # an earlier process
+    elapsed.write_text(json.dumps({"seconds": 1000.0, "epochs": 1}))  # as if the first epoch took 1000 s
     started = time.time()
-    record = gtt.train_reference_classifier(out, "synthetic:48", epochs=1, depth=8, verbose=0,
+    record = gtt.train_reference_classifier(out, "synthetic:48", epochs=2, depth=8, verbose=0,
                                             synthetic_resolution=8)
     assert 1000.0 < record["seconds"] <= 1000.0 + time.time() - started + 0.1
     assert json.loads((tmp_path / "c.keras.json").read_text())["seconds"] == record["seconds"]
-    assert not backup.exists()
-    backup.mkdir()
-    (backup / gtt.ELAPSED_FILE).write_text("not json")
+    assert not (tmp_path / "c.keras.backup").exists()
+    # started over: no earlier time is carried
+    started = time.time()
+    record = gtt.train_reference_classifier(out, "synthetic:48", epochs=1, depth=8, verbose=0,
+                                            synthetic_resolution=8)
+    assert 0 < record["seconds"] <= time.time() - started + 0.1
+    state.mkdir(parents=True)
+    elapsed.write_text("not json")
     with pytest.raises(ValueError, match="not a ganzoo training-time file"):
         gtt.train_reference_classifier(out, "synthetic:48", epochs=1, depth=8, verbose=0, synthetic_resolution=8)
 
