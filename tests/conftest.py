@@ -17,6 +17,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Tests compile many small train steps: on JAX, XLA's optimisation passes cost more than they
 # save at these sizes (read when jax is first imported, so it is set before any test module).
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+# JAX: one persistent compilation cache for the session, in process and in the subprocesses tests
+# start (train.py, ganzoo ...): many tests compile the same programs (the same models at the same
+# shapes), which XLA then compiles once. A fresh temporary folder, removed at the session's end, so
+# no run reads another's entries. Measured on tests/unit/test_gan.py (JAX, loaded 2-core machine):
+# 302 s without, 251 s with a fresh cache (166 s with a warm one).
+_JAX_CACHE = None
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    _JAX_CACHE = tempfile.mkdtemp(prefix="ganzoo-tests-jax-cache-")
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=_JAX_CACHE, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
 
 # huggingface_hub reads HF_HUB_OFFLINE, HF_ENDPOINT, ... once, when first imported: import it
 # now, so a test that sets one of them temporarily cannot freeze it for the whole session.
@@ -61,3 +73,10 @@ def pytest_runtest_setup(item):
     # plumbing (steps, fit, save/load, resume) are tested on both.
     if item.get_closest_marker("backend_neutral") and keras_backend() != "tensorflow":
         pytest.skip("backend-neutral logic: runs once, in the TensorFlow pass")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _JAX_CACHE:
+        import shutil
+
+        shutil.rmtree(_JAX_CACHE, ignore_errors=True)
