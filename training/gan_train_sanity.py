@@ -137,7 +137,12 @@ def plot(results, path):
         x = [100 * r["value"] for r in noise]
         if all("gan_train" in r for r in noise):
             of = f", {noise[0]['train_images']} images" if FLAGS.noise_train_images else ""
-            left.plot(x, [100 * r["gan_train"] for r in noise], "o-", label=f"GAN-train (ours{of})")
+            train_x, train_y = list(x), [100 * r["gan_train"] for r in noise]
+            clean = [r for r in subsets if r["value"] == FLAGS.noise_train_images]
+            if FLAGS.noise_train_images and clean and 0 not in train_x:  # the same N clean images: its 0% level
+                train_x, train_y = [0.0] + train_x, [100 * clean[0]["gan_train"]] + train_y
+                of += "; 0%: the subsample point"
+            left.plot(train_x, train_y, "o-", label=f"GAN-train (ours{of})")
         if all("gan_test" in r for r in noise):
             left.plot(x, [100 * r["gan_test"] for r in noise], "s-", label="GAN-test (ours)")
     lo, hi = SEED_SALT_AND_PEPPER["fractions"]

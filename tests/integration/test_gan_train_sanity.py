@@ -79,14 +79,15 @@ def test_the_study_script_runs_resumes_and_writes_figure_and_table(tmp_path):
     second = json.loads((tmp_path / "out" / "results.json").read_text())["points"]
     assert {k: second[k] for k in first} == first and "noise-0.1" in second
     assert markdown.read_text().count("<!-- gan-train sanity table") == 1
-    # Noise points on a 16-image subset are new points beside the full ones; subset-8 is kept.
-    smaller = _run("--noise", "0.2", "--noise_train_images", "16", *common)
+    # Noise points on an 8-image subset are new points beside the full ones; subset-8 is kept (and
+    # drawn as their 0% level: the same 8 images, clean).
+    smaller = _run("--noise", "0.2", "--noise_train_images", "8", *common)
     assert smaller.returncode == 0, smaller.stderr[-2000:]
-    assert "sanity: noise-0.2-of-16 ..." in smaller.stdout and "sanity: subset-8 ..." not in smaller.stdout
+    assert "sanity: noise-0.2-of-8 ..." in smaller.stdout and "sanity: subset-8 ..." not in smaller.stdout
     third = json.loads((tmp_path / "out" / "results.json").read_text())["points"]
-    assert {k: third[k] for k in second} == second and third["noise-0.2-of-16"]["train_images"] == 16
+    assert {k: third[k] for k in second} == second and third["noise-0.2-of-8"]["train_images"] == 8
     text = markdown.read_text()
-    assert "| salt-and-pepper | 20% pixels | 16 |" in text and "--noise_train_images=16" in text
+    assert "| salt-and-pepper | 20% pixels | 8 |" in text and "--noise_train_images=8" in text
     refused = _run("--noise", "0", *common, "--seed", "1")
     assert refused.returncode != 0 and "made with other settings" in refused.stderr
 
