@@ -126,6 +126,14 @@ def repo_id_for(name, owner="ganzoo"):
     return f"{owner}/classifier-{name}"
 
 
+def _decay_kind(recipe):
+    # Records without the key were trained before the recipe's decay became coupled (PyTorch's): they
+    # used Keras' SGD(weight_decay=), which is decoupled.
+    kind = recipe.get("weight_decay_kind", "decoupled")
+    return {"coupled": "coupled: an L2 term on the kernels, as PyTorch's SGD",
+            "decoupled": "decoupled: Keras' SGD weight_decay, w -= lr * wd * w"}.get(kind, kind)
+
+
 def _card(name, entry, record):
     recipe = record.get("recipe") or {}
     lines = [
@@ -142,7 +150,7 @@ def _card(name, entry, record):
         f"| architecture | ResNet-{record.get('depth')} for CIFAR (He et al. 2016), widths "
         f"{tuple(recipe.get('widths', ()))} |",
         f"| optimiser | SGD, Nesterov momentum {recipe.get('momentum')}, learning rate {recipe.get('learning_rate')} "
-        f"with {recipe.get('schedule')} decay, weight decay {recipe.get('weight_decay')} (decoupled), batch "
+        f"with {recipe.get('schedule')} decay, weight decay {recipe.get('weight_decay')} ({_decay_kind(recipe)}), batch "
         f"{recipe.get('batch_size')} |",
         f"| augmentation | {recipe.get('augmentation')} |",
         f"| input | images in [0, 1], {entry['resolution']}x{entry['resolution']}x3, NHWC; outputs "

@@ -57,6 +57,7 @@ def test_publish_then_load_by_name(trained, zoo):
     assert manifest.validate() == []  # the schema knows the section
     card = (folder / "README.md").read_text()
     assert "GAN-test" in card and f"{100 * saved['real_test_accuracy']:.2f}%" in card
+    assert "weight decay 0.0005 (coupled: an L2 term on the kernels" in card  # the recipe's record says so
 
     loaded, info = classifiers.load_classifier("cifar10-tiny8", num_classes=K, image_shape=(RES, RES, 3))
     assert info["classifier"] == "cifar10-tiny8" and info["classifier_sha256"] == saved["weights_sha256"]
@@ -217,3 +218,10 @@ def test_the_published_classifier_is_what_its_card_says(name, entry, monkeypatch
     measured = gtt.accuracy(model, images[pick], labels[pick])
     # binomial standard error at n=1000 is under 1 point for accuracies near 90%: 4 of them
     assert abs(measured - entry["real_test_accuracy"]) < 0.04, (measured, entry["real_test_accuracy"])
+    # The card names the weight decay it was trained with (records older than the recipe's
+    # "weight_decay_kind" were trained with Keras' decoupled decay).
+    record = json.loads(pathlib.Path(classifiers.fetch(name)[1]).read_text())
+    card = (REPO_ROOT / "hub_mirror" / entry["hub"]["repo_id"] / classifiers.CARD_FILE).read_text()
+    kind = record["recipe"].get("weight_decay_kind", "decoupled")
+    assert f"weight decay {record['recipe']['weight_decay']} ({kind}" in card
+

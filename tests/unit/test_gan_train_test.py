@@ -47,6 +47,43 @@ def test_classifier_recipe_parameter_count_is_resnet20s():
         gtt.build_classifier(10, 8, depth=10)
 
 
+def test_classifier_weight_decay_is_pytorchs_coupled_sgd():
+    """Three recipe steps on the depth-8 ResNet against torch.optim.SGD(nesterov, weight_decay=5e-4 on
+    the conv and dense kernels) fed the data-loss gradients. Keras' SGD(weight_decay=) (decoupled,
+    w -= lr * wd * w, the recipe before) is off by 1.5e-3 of the displacement here, this by 3e-7."""
+    torch = pytest.importorskip("torch")
+    import keras
+
+    labels = np.arange(8) % K
+    images = class_images(labels, 3)
+    model = gtt.compile_classifier(gtt.build_classifier(K, 8, depth=8, seed=0), total_steps=10**9)  # lr ~ 0.1
+    # The data-loss gradient, independently of the recipe's optimiser: one plain SGD step of learning
+    # rate 1 on an undecayed copy moves each weight by -gradient.
+    probe = gtt.build_classifier(K, 8, depth=8, seed=0, weight_decay=0.0)
+    probe.compile(optimizer=keras.optimizers.SGD(1.0),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    variables = model.trainable_variables
+    start = [np.array(v.numpy(), dtype="float64") for v in variables]
+    reference = [torch.tensor(w.copy()) for w in start]
+    kernels = [p for p, v in zip(reference, variables) if v.path.endswith("kernel")]
+    others = [p for p, v in zip(reference, variables) if not v.path.endswith("kernel")]
+    assert len(kernels) == 10 and others  # 9 convs (one shortcut) and the dense layer
+    sgd = torch.optim.SGD([{"params": kernels, "weight_decay": gtt.CLASSIFIER_RECIPE["weight_decay"]},
+                           {"params": others, "weight_decay": 0.0}],
+                          lr=gtt.CLASSIFIER_RECIPE["learning_rate"], momentum=0.9, nesterov=True)
+    for _ in range(3):
+        probe.set_weights(model.get_weights())
+        before = [v.numpy() for v in probe.trainable_variables]
+        probe.train_on_batch(images, labels)
+        for p, b, v in zip(reference, before, probe.trainable_variables):
+            p.grad = torch.tensor(np.float64(b) - np.float64(v.numpy()))
+        sgd.step()
+        model.train_on_batch(images, labels)
+    moved = np.concatenate([(v.numpy() - s).ravel() for v, s in zip(variables, start)])
+    expected = np.concatenate([(p.numpy() - s).ravel() for p, s in zip(reference, start)])
+    assert np.linalg.norm(moved - expected) < 1e-5 * np.linalg.norm(expected)
+
+
 def test_gan_test_separates_right_from_wrong_labels(classifier):
     test_labels = np.arange(60) % K
     assert gtt.accuracy(classifier, class_images(test_labels, 9), test_labels) > 0.9
