@@ -7,7 +7,7 @@ images (the published cifar10-resnet20):
 
 Killed at any moment, the same command resumes from the last finished epoch (Keras'
 BackupAndRestore state in OUT.backup/, removed at the end); a second process on the same OUT is
-refused.
+refused, and so is a state of other settings (epochs, data, depth, seed, recipe).
 """
 import argparse
 import json

@@ -79,7 +79,8 @@ def train_classifier(images, labels, num_classes=10, epochs=CLASSIFIER_RECIPE["e
 
     backup_dir: Keras' BackupAndRestore folder: the state is saved at each epoch's end and a run
     killed at any moment resumes from its last finished epoch when called again with the same
-    folder (Keras deletes the backup once training ends). callbacks: more Keras callbacks."""
+    folder and settings (Keras deletes the backup once training ends; a state of other data, epochs
+    or recipe is refused, see TrainingSettings). callbacks: more Keras callbacks."""
     import keras
 
     images = np.asarray(images, dtype="float32")
@@ -101,6 +102,10 @@ def train_classifier(images, labels, num_classes=10, epochs=CLASSIFIER_RECIPE["e
     compile_classifier(model, max(1, int(np.ceil(len(images) / batch_size))) * int(epochs))
     callbacks = list(callbacks)
     if backup_dir is not None:
+        TrainingSettings(backup_dir).check_or_write(
+            {"images": list(images.shape), "data_sha256": _data_sha256(images, labels), "num_classes": int(num_classes),
+             "epochs": int(epochs), "batch_size": int(batch_size), "depth": int(depth), "seed": int(seed),
+             "augment": bool(augment), "recipe": CLASSIFIER_RECIPE})
         callbacks.insert(0, keras.callbacks.BackupAndRestore(str(backup_dir)))
     model.fit(images, labels.astype("int32"), batch_size=batch_size, epochs=int(epochs), shuffle=True,
               verbose=verbose, callbacks=callbacks)
@@ -118,6 +123,52 @@ def compile_classifier(model, total_steps):
                                                  nesterov=CLASSIFIER_RECIPE["nesterov"]),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     return model
+
+
+def _data_sha256(images, labels):
+    digest = hashlib.sha256(np.ascontiguousarray(images).data)  # no copy of the images
+    digest.update(np.asarray(labels, dtype="int64").tobytes())
+    return digest.hexdigest()
+
+
+class TrainingSettings:
+    """What a training in Keras' BackupAndRestore folder was started with (FOLDER/settings.json).
+    Keras resumes whatever state the folder holds, even one of other data, epochs (the cosine
+    schedule's length) or recipe, which would mix two trainings under one record: a state whose
+    settings differ, or are unknown, is refused. Keras deletes the folder, this file with it, when
+    the training ends."""
+
+    FILE = "settings.json"
+
+    def __init__(self, folder):
+        self.folder = str(folder)
+        self.path = os.path.join(self.folder, self.FILE)
+
+    def check_or_write(self, settings):
+        import json
+
+        from ganzoo.utils.files import write_text
+
+        settings = json.loads(json.dumps(settings))  # tuples -> lists, as read back
+        own = (self.FILE, TrainingClock.FILE)  # what ganzoo keeps beside Keras' state
+        state = sorted(name for name in os.listdir(self.folder) if name not in own) \
+            if os.path.isdir(self.folder) else []
+        if not state:  # nothing to resume: this training's settings
+            write_text(self.path, json.dumps(settings, indent=1, sort_keys=True) + "\n", what="training settings")
+            return
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                saved = json.load(handle)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{self.folder} holds a Keras training state ({', '.join(state[:3])}) without a "
+                             f"readable record of its settings ({error.__class__.__name__}): it cannot be "
+                             f"resumed safely. Delete {self.folder} to start the training over.") from None
+        differences = [f"{key}: {saved.get(key)!r} there, {settings.get(key)!r} now"
+                       for key in sorted(set(saved) | set(settings)) if saved.get(key) != settings.get(key)]
+        if differences:
+            raise ValueError(f"{self.folder} holds the state of a classifier training with other settings "
+                             f"({'; '.join(differences)[:600]}): resume it with its own settings, or delete "
+                             f"{self.folder} to start over with these.")
 
 
 class TrainingClock:

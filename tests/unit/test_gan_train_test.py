@@ -1,6 +1,8 @@
 """GAN-train / GAN-test (ganzoo/metrics/gan_train_test.py) with tiny made-up data: classes whose
 images differ by colour, "generators" that return such images for the asked classes (right or
 shifted by one), and a depth-8 classifier of the recipe trained for a few epochs."""
+import shutil
+
 import numpy as np
 import pytest
 
@@ -139,9 +141,9 @@ def test_reference_classifier_script_writes_the_classifier_and_its_record(tmp_pa
     assert 0.0 <= record["real_test_accuracy"] <= 1.0 and record["num_classes"] == 4
 
 
-def test_classifier_training_resumes_after_a_crash_and_refuses_a_second_process(tmp_path):
+def test_classifier_training_resumes_after_a_crash_and_refuses_a_second_process(tmp_path, monkeypatch):
     """Keras' BackupAndRestore: a run stopped after epoch 1 of 3 resumes at epoch 2 with the same
-    folder; the lock of train_reference_classifier refuses a second process on the same OUT."""
+    folder and settings (other settings are refused); the lock of train_reference_classifier refuses a second process on the same OUT."""
     import keras
 
     from ganzoo.runlock import RunLock, RunLockedError
@@ -163,8 +165,28 @@ def test_classifier_training_resumes_after_a_crash_and_refuses_a_second_process(
     with pytest.raises(RuntimeError, match="killed"):
         gtt.train_classifier(images, labels, K, callbacks=[Crash()], **small)
     assert backup.is_dir() and any(backup.iterdir())  # epoch 0's state kept
+    kept = {p.name: p.read_bytes() for p in backup.iterdir() if p.is_file()}
+    # A state of other settings is refused, not resumed into a mixed training, and is left as it was:
+    # other epochs (the schedule's length), other data, another recipe.
+    with pytest.raises(ValueError, match="other settings \\(epochs: 3 there, 4 now\\).*delete"):
+        gtt.train_classifier(images, labels, K, **dict(small, epochs=4))
+    with pytest.raises(ValueError, match="other settings \\(data_sha256: "):
+        gtt.train_classifier(images[::-1], labels[::-1], K, **small)
+    recipe = dict(gtt.CLASSIFIER_RECIPE, weight_decay_kind="decoupled")
+    with monkeypatch.context() as patch:
+        patch.setattr(gtt, "CLASSIFIER_RECIPE", recipe)
+        with pytest.raises(ValueError, match="other settings \\(recipe: "):
+            gtt.train_classifier(images, labels, K, **small)
+    assert {p.name: p.read_bytes() for p in backup.iterdir() if p.is_file()} == kept
     gtt.train_classifier(images, labels, K, callbacks=[Epochs()], **small)
     assert Epochs.seen == [1, 2] and not backup.exists()  # resumed; Keras removed its state
+    # A Keras state without its settings (an older ganzoo's) cannot be checked: refused.
+    with pytest.raises(RuntimeError, match="killed"):
+        gtt.train_classifier(images, labels, K, callbacks=[Crash()], **small)
+    (backup / gtt.TrainingSettings.FILE).unlink()
+    with pytest.raises(ValueError, match="without a readable record of its settings.*start the training over"):
+        gtt.train_classifier(images, labels, K, **small)
+    shutil.rmtree(backup)
     out = tmp_path / "c.keras"
     with RunLock(str(out) + ".backup"):
         with pytest.raises(RunLockedError, match="in use by"):
