@@ -159,25 +159,29 @@ class SampleGrid(StepCallback):
         self.written = []
 
     def _draw(self, generator):
-        """`generator.sample(num, seed)`'s images. On JAX (one device) through one compiled
-        forward pass: eager JAX compiles op by op, which made the first grid, often the one at
-        the end of a run, take 12 s (3 s compiled), for the same images."""
-        if keras.backend.backend() != "jax" or keras.distribution.distribution() is not None:
-            return generator.sample(self.num, seed=self.seed)
-        from ganzoo.architectures import sample_noise
+        """(images, grid columns): `num` images from the fixed noise; a conditional generator
+        draws one row per class (num // classes each), so that a run shows its classes emerge.
+        (Generator.sample runs one compiled forward pass on JAX.)"""
+        from ganzoo.architectures import class_rows
 
-        z = sample_noise(self.num, generator.z_dim, self.seed)
-        return np.asarray(generator.predict_on_batch(z), dtype="float32")
+        num_classes = int(getattr(generator, "num_classes", 0) or 0)
+        if not num_classes:
+            return generator.sample(self.num, seed=self.seed), None
+        per_class = max(1, self.num // num_classes)
+        labels = class_rows(num_classes, per_class)
+        return generator.sample(len(labels), seed=self.seed, labels=labels), per_class
 
     def _write(self, d_step):
         from ganzoo.utils.images import save_grid
 
         path = os.path.join(self.directory, f"step_{int(d_step):09d}.png")
         model = self.model  # (syncs the JAX training state into the variables)
-        save_grid(self._draw(model.ema_generator or model.generator), path)
+        generators = [(model.ema_generator or model.generator, path)]
         if model.ema_generator is not None:
-            raw = self._draw(model.generator)
-            save_grid(raw, os.path.join(self.directory, f"step_{int(d_step):09d}_raw.png"))
+            generators.append((model.generator, os.path.join(self.directory, f"step_{int(d_step):09d}_raw.png")))
+        for generator, file in generators:
+            images, columns = self._draw(generator)
+            save_grid(images, file, columns=columns)
         self.written.append(path)
 
     def on_d_step(self, d_step, logs):

@@ -9,6 +9,7 @@ from ganzoo.architectures.base import (
     check_labels,
     check_sample_args,
     check_truncation,
+    class_rows,
     sample_labels,
     sample_noise,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "check_labels",
     "check_sample_args",
     "check_truncation",
+    "class_rows",
     "SNDCGANDiscriminator",
     "SNDCGANGenerator",
     "architecture_name",

@@ -96,6 +96,12 @@ def sample_labels(num, num_classes, seed=None):
     return rng.integers(0, int(num_classes), size=num).astype("int32")
 
 
+def class_rows(num_classes, per_class):
+    """Labels of a grid with one row per class: per_class images of class 0, then of class 1, ...
+    (int32), what `ganzoo sample` and the training grids draw for a conditional model."""
+    return np.repeat(np.arange(int(num_classes), dtype="int32"), int(per_class))
+
+
 def check_labels(labels, num, num_classes, what="sample"):
     """Class labels of `num` images as int32 (num,): an integer (every image that class) or an
     integer array of shape (num,) or (num, 1), each in 0 .. num_classes - 1. Refused with a

@@ -291,9 +291,10 @@ def _sample_labels(generator, args):
         return np.full((args.num,), index, dtype="int32"), args.columns, f", class {label}"
     if not num_classes:
         return None, args.columns, ""
+    from ganzoo.architectures import class_rows
+
     per_class = args.columns or max(1, args.num // num_classes)
-    labels = np.repeat(np.arange(num_classes, dtype="int32"), per_class)
-    return labels, per_class, f", one row per class ({per_class} each)"
+    return class_rows(num_classes, per_class), per_class, f", one row per class ({per_class} each)"
 
 
 def cmd_fetch(args):

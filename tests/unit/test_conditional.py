@@ -180,6 +180,25 @@ def test_conditional_training_reads_labels_and_draws_fake_classes(rng):
 
 
 
+def test_training_grids_of_a_conditional_run_have_one_row_per_class(tmp_path, rng):
+    """SampleGrid on a conditional GAN (it failed on JAX, which called G without labels): one row
+    per class, num // classes images each from the fixed noise, as `ganzoo sample` draws them."""
+    from PIL import Image
+
+    from ganzoo.callbacks import SampleGrid
+    from ganzoo.utils.images import save_grid
+
+    gan = ganzoo.build_gan("sndcgan", resolution=8, num_classes=3, loss="hinge", disc_iters=1, seed=2)
+    images = rng.uniform(0, 1, size=(8, 8, 8, 3)).astype("float32")
+    gan.fit(images, (np.arange(8) % 3).astype("int32"), batch_size=4, epochs=1, verbose=0,
+            callbacks=[SampleGrid(tmp_path / "samples", every=1, num=7)])
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_000000001.png", "step_000000002.png"]
+    expected = save_grid(gan.generate(6, seed=0, labels=[0, 0, 1, 1, 2, 2]), tmp_path / "expected.png", columns=2)
+    written = np.asarray(Image.open(tmp_path / "samples" / "step_000000002.png"), dtype="int16")
+    assert written.shape == np.asarray(Image.open(expected)).shape  # 3 rows of 2
+    assert np.abs(written - np.asarray(Image.open(expected), dtype="int16")).max() <= 1
+
+
 @pytest.mark.parametrize("architecture, resolution", [("sndcgan", 8)])  # (ResNets: the same D.head)
 def test_conditional_models_take_the_stabilisation_options(architecture, resolution, rng):
     """Issue 14's D options sit before D's last layer, where the projection reads its features:
