@@ -158,19 +158,6 @@ class SampleGrid(StepCallback):
         self.at_end = at_end
         self.written = []
 
-    def _draw(self, generator):
-        """(images, grid columns): `num` images from the fixed noise; a conditional generator
-        draws one row per class (num // classes each), so that a run shows its classes emerge.
-        (Generator.sample runs one compiled forward pass on JAX.)"""
-        from ganzoo.architectures import class_rows
-
-        num_classes = int(getattr(generator, "num_classes", 0) or 0)
-        if not num_classes:
-            return generator.sample(self.num, seed=self.seed), None
-        per_class = max(1, self.num // num_classes)
-        labels = class_rows(num_classes, per_class)
-        return generator.sample(len(labels), seed=self.seed, labels=labels), per_class
-
     def _write(self, d_step):
         from ganzoo.utils.images import save_grid
 
@@ -179,8 +166,8 @@ class SampleGrid(StepCallback):
         generators = [(model.ema_generator or model.generator, path)]
         if model.ema_generator is not None:
             generators.append((model.generator, os.path.join(self.directory, f"step_{int(d_step):09d}_raw.png")))
-        for generator, file in generators:
-            images, columns = self._draw(generator)
+        for generator, file in generators:  # a conditional G: one row per class
+            images, columns = generator.sample_grid(self.num, seed=self.seed)
             save_grid(images, file, columns=columns)
         self.written.append(path)
 

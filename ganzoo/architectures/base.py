@@ -226,6 +226,17 @@ class Generator(_ClassConditioning, _WeightsFileCheck, keras.Model):
                        for i in range(0, num, batch_size)]
         return np.concatenate(outputs, axis=0).astype("float32")
 
+    def sample_grid(self, num, seed=None):
+        """(images, grid columns) of a sample grid: `num` images from `seed`, columns None (the grid's
+        default); a conditional generator draws one row per class, num // classes images each (so a
+        grid shows every class), columns that number. The training grids and a preset's samples.png."""
+        num, seed, _ = check_sample_args(num, seed, what="sample_grid")
+        if not self.num_classes:
+            return self.sample(num, seed=seed), None
+        per_class = max(1, num // self.num_classes)
+        labels = class_rows(self.num_classes, per_class)
+        return self.sample(len(labels), seed=seed, labels=labels), per_class
+
     def get_config(self):
         return {"name": self.name, "resolution": self.resolution, "z_dim": self.z_dim, **self._class_config()}
 

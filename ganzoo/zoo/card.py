@@ -125,6 +125,14 @@ def _copies(metrics):
     ]
 
 
+def _samples_text(samples):
+    if samples.get("per_class"):  # a conditional model's grid
+        each = samples["per_class"]
+        return (f"`samples.png`: `generator.sample_grid({samples['num']}, seed={samples['seed']})`: one row per class, "
+                f"{each} image{'s' if each != 1 else ''} each.")
+    return f"`samples.png`: `generator.sample({samples['num']}, seed={samples['seed']})`."
+
+
 def model_card(config, metadata, json_files=None):
     """The README.md text (Hugging Face model card: YAML front matter, then Markdown).
 
@@ -209,7 +217,7 @@ def model_card(config, metadata, json_files=None):
         "",
         "![samples](samples.png)",
         "",
-        f"`samples.png`: `generator.sample({metadata['samples']['num']}, seed={metadata['samples']['seed']})`.",
+        _samples_text(metadata["samples"]),
         "",
         "## Load and sample",
         "",

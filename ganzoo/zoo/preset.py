@@ -308,7 +308,8 @@ def save_preset(gan, out_dir, *, name, dataset, recipe, title=None, status="cust
         d_dtype = _save_discriminator(gan.discriminator, stage / DISCRIMINATOR_WEIGHTS, discriminator_dtype)
         from ganzoo.utils.images import save_grid
 
-        save_grid(generator.sample(num_samples, seed=sample_seed), str(stage / SAMPLES))
+        images, per_class = generator.sample_grid(num_samples, seed=sample_seed)  # conditional: a row per class
+        save_grid(images, str(stage / SAMPLES), columns=per_class)
         files = {f: file_record(stage / f) for f in HASHED}
         files[GENERATOR_WEIGHTS]["dtype"] = "float32"
         files[DISCRIMINATOR_WEIGHTS]["dtype"] = d_dtype
@@ -349,7 +350,8 @@ def save_preset(gan, out_dir, *, name, dataset, recipe, title=None, status="cust
             },
             "metrics": metrics,
             "fid_curve": [dict(r) for r in fid_curve],
-            "samples": {"num": int(num_samples), "seed": int(sample_seed)},
+            "samples": {"num": int(num_samples), "seed": int(sample_seed),
+                        **({"per_class": int(per_class)} if per_class else {})},
             "train_command": train_command,
             "files": files,
         }

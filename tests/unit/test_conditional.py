@@ -303,6 +303,21 @@ def test_preset_round_trip_and_sample_by_class(tmp_path, capsys):
     save_preset(gan, folder, name="tiny-cond", dataset="cifar10", recipe=gan.recipe.to_dict(), num_samples=4)
     generator = load(str(folder))
     assert generator.num_classes == 10
+    # samples.png: one row per class (4 // 10 -> one image each), said in metadata.json and the card.
+    import json
+
+    from PIL import Image
+
+    from ganzoo.utils.images import save_grid
+
+    samples = json.loads((folder / "metadata.json").read_text())["samples"]
+    assert samples["num"] == 4 and samples["per_class"] == 1
+    expected = save_grid(gan.generator.sample(10, seed=samples["seed"], labels=np.arange(10)), tmp_path / "e.png",
+                         columns=1)
+    written = np.asarray(Image.open(folder / "samples.png"), dtype="int16")
+    assert written.shape == np.asarray(Image.open(expected)).shape  # 10 rows of 1
+    assert np.abs(written - np.asarray(Image.open(expected), dtype="int16")).max() <= 1
+    assert "one row per class, 1 image each" in (folder / "README.md").read_text()
     np.testing.assert_array_equal(generator.sample(3, seed=2, labels=[6, 0, 9]),
                                   gan.generator.sample(3, seed=2, labels=[6, 0, 9]))
     fine_tune = load(str(folder), with_discriminator=True)
