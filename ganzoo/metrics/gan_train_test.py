@@ -17,10 +17,12 @@ result) and refuses without one.
 The classifier recipe (CLASSIFIER_RECIPE): ResNet-20 for CIFAR (He et al. 2016, section 4.2:
 6n+2 layers, 16/32/64 channels, 1x1 projection shortcuts when the shape changes, as the Keras
 CIFAR ResNet example's v1), SGD with Nesterov momentum 0.9, learning rate 0.1 with cosine decay,
-weight decay 5e-4 coupled as in PyTorch's SGD (an L2 term wd/2 |w|^2 on every conv and dense kernel, so
-the gradient gains wd * w before the momentum; Keras' SGD(weight_decay=) is decoupled, w -= lr * wd * w,
-about 1 / (1 - momentum) = 10x weaker), batch 128, batch-norm momentum 0.9 (PyTorch's 0.1), random shifts of up to 4 pixels (zero fill, as pad-and-crop) and horizontal flips. The seed paper's classifier (a ResNet of theirs) reached 92.8% on
-real CIFAR10; ResNet-20 is documented at 91.25% (He et al., Table 6).
+weight decay 5e-4 coupled as in PyTorch's SGD (an L2 term wd/2 |w|^2 on every conv and dense
+kernel, so the gradient gains wd * w before the momentum; Keras' SGD(weight_decay=) is decoupled,
+w -= lr * wd * w, about 1 / (1 - momentum) = 10x weaker), batch 128, batch-norm momentum 0.9
+(PyTorch's 0.1), random shifts of up to 4 pixels (zero fill, as pad-and-crop) and horizontal flips.
+The seed paper's classifier (a ResNet of theirs) reached 92.8% on real CIFAR10; ResNet-20 is
+documented at 91.25% (He et al., Table 6).
 """
 import hashlib
 
