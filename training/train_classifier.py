@@ -24,8 +24,15 @@ def main(argv=None):
     parser.add_argument("--data_dir", default=None)
     parser.add_argument("--out", required=True, help="the classifier .keras file (a .json record beside it)")
     args = parser.parse_args(argv)
-    record = train_reference_classifier(args.out, args.dataset, epochs=args.epochs, seed=args.seed,
-                                        depth=args.depth, data_dir=args.data_dir)
+    if args.epochs < 1:
+        parser.error(f"--epochs must be at least 1; got {args.epochs}.")
+    from ganzoo.runlock import RunLockedError
+
+    try:
+        record = train_reference_classifier(args.out, args.dataset, epochs=args.epochs, seed=args.seed,
+                                            depth=args.depth, data_dir=args.data_dir)
+    except (ValueError, RunLockedError) as error:  # bad input or a refused resume: the message says the fix
+        parser.exit(2, f"train_classifier.py: error: {error}\n")
     print(json.dumps({k: v for k, v in record.items() if k != "recipe"}, indent=2))
     return 0
 

@@ -141,6 +141,26 @@ def test_reference_classifier_script_writes_the_classifier_and_its_record(tmp_pa
     assert 0.0 <= record["real_test_accuracy"] <= 1.0 and record["num_classes"] == 4
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "0", "--depth", "8"], "--epochs must be at least 1; got 0."),
+    (["--epochs", "1", "--depth", "9"], "depth must be 6n \\+ 2"),
+])
+def test_reference_classifier_script_refuses_bad_input_in_one_line(tmp_path, args, message):
+    """Run as a user runs it: a subprocess; exit status 2 and the message, not a traceback."""
+    import os
+    import pathlib
+    import re
+    import subprocess
+    import sys
+
+    script = pathlib.Path(__file__).parents[2] / "training" / "train_classifier.py"
+    result = subprocess.run([sys.executable, str(script), "--dataset", "synthetic:16", *args, "--out",
+                             str(tmp_path / "c.keras")], capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 2 and re.search("train_classifier.py: error: " + message, result.stderr), result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "c.keras").exists()
+
+
 def test_classifier_training_resumes_after_a_crash_and_refuses_a_second_process(tmp_path, monkeypatch):
     """Keras' BackupAndRestore: a run stopped after epoch 1 of 3 resumes at epoch 2 with the same
     folder and settings (other settings are refused); the lock of train_reference_classifier refuses a second process on the same OUT."""
