@@ -243,6 +243,7 @@ def check_target(out_dir):
 def install_folder(stage, out_dir, kind, layout=LAYOUT):
     """Put the files of `stage` in place as `out_dir`; an old folder of `layout` files there (a
     preset, or a published classifier's) is swapped out whole."""
+    _give_plain_folder_mode(stage)
     if kind is None:
         os.rename(stage, out_dir)
         return
@@ -261,6 +262,14 @@ def install_folder(stage, out_dir, kind, layout=LAYOUT):
         except FileNotFoundError:
             pass
     old.rmdir()
+
+
+def _give_plain_folder_mode(folder):
+    """mkdtemp's stages are private (0700); the folder put in place gets the mode that mkdir gives
+    under the process's umask, so that other users and a file server can read a published folder."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
 
 
 def save_preset(gan, out_dir, *, name, dataset, recipe, title=None, status="custom", run=None, trained=None,

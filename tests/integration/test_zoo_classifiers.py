@@ -4,8 +4,10 @@ from the loopback Hub, every file checked; tampering, foreign folders and unknow
 evaluator's default; and the published CIFAR10 classifier of the real manifest, if there is one,
 measured again on real test images."""
 import json
+import os
 import pathlib
 import shutil
+import stat
 
 import numpy as np
 import pytest
@@ -51,6 +53,11 @@ def test_publish_then_load_by_name(trained, zoo):
     folder, entry = classifiers.publish_classifier(path, "cifar10-tiny8")
     assert folder == zoo / "mirror" / "ganzoo" / "classifier-cifar10-tiny8"
     assert sorted(p.name for p in folder.iterdir()) == sorted(classifiers.FILES)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask  # readable as a mkdir'd folder, not mkdtemp's 0700
+    folder2, _ = classifiers.publish_classifier(path, "cifar10-tiny8")  # republished: the swapped-in folder too
+    assert stat.S_IMODE(folder2.stat().st_mode) == 0o777 & ~umask
     saved = json.loads((zoo / "weights_manifest.json").read_text())[classifiers.SECTION]["cifar10-tiny8"]
     assert saved["hub"]["revision"] is None and saved["num_classes"] == K and saved["resolution"] == RES
     assert saved["weights_sha256"] == gtt.classifier_sha256(model)

@@ -12,8 +12,10 @@ route of a model of your own, trained by training/train.py itself, is tests/inte
 """
 import hashlib
 import json
+import os
 import pathlib
 import shutil
+import stat
 import types
 
 import numpy as np
@@ -145,6 +147,9 @@ def test_publish_dry_run_writes_the_preset_from_the_run(env, trained):
     assert revision is None and out_dir == out
     assert sorted(p.name for p in out.iterdir()) == sorted(preset.LAYOUT)
     assert publishing.check_layout(out) == []
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask  # a mkdir'd folder's mode, not the stage's 0700
     assert env.manifest.read_bytes() == before  # a dry run leaves the manifest alone
     assert env.server.count() == 0  # and uploads nothing
     for filename, record in records.items():
