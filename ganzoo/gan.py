@@ -612,7 +612,9 @@ class GAN(keras.Model):
         # belongs where the data is concrete -- ganzoo.data.make_dataset yields [0, 1] by
         # construction, and GAN.fit checks the first batch of array input (_check_first_images).
         check_training_dtype(keras.backend.standardize_dtype(images.dtype))
-        images = ops.cast(images, "float32")
+        # floatx: float32 normally (also under a mixed policy); float64 when a user (or the
+        # float64 reference test) sets it, where TensorFlow refuses float32 - float64 arithmetic.
+        images = ops.cast(images, keras.config.floatx())
         shape = tuple(images.shape)
         resolution = getattr(self.discriminator, "resolution", None)
         expected = (resolution, resolution, 3) if resolution else tuple(shape[1:])
@@ -643,7 +645,7 @@ class GAN(keras.Model):
                 f"discriminator batches: feed batches of disc_iters * batch_size images."
             )
         if noise is not None:
-            noise = ops.cast(noise, "float32")
+            noise = ops.cast(noise, keras.config.floatx())
             want = (self._noise_count(), shape[0] // self.disc_iters, self.z_dim)
             if tuple(noise.shape) != want:
                 raise ValueError(

@@ -34,7 +34,7 @@ def no_penalty(discriminator, real, fake, kernels, uniform):
 
 def wgan_gp_penalty(discriminator, real, fake, kernels, uniform):
     """Gulrajani et al.: slope penalty on random interpolates of real and fake."""
-    alpha = uniform((real.shape[0],) + (1,) * (len(real.shape) - 1))
+    alpha = ops.cast(uniform((real.shape[0],) + (1,) * (len(real.shape) - 1)), real.dtype)
     interpolates = real + alpha * (fake - real)
     return _slope_penalty(discriminator, interpolates)
 
@@ -42,7 +42,7 @@ def wgan_gp_penalty(discriminator, real, fake, kernels, uniform):
 def dragan_penalty(discriminator, real, fake, kernels, uniform):
     """Kodali et al.: slope penalty around the real data; one std over the whole batch."""
     std = ops.std(real)
-    noise = uniform(tuple(real.shape)) - 0.5
+    noise = ops.cast(uniform(tuple(real.shape)), real.dtype) - 0.5
     noisy = ops.clip(real + std * noise, 0.0, 1.0)
     return _slope_penalty(discriminator, noisy)
 
