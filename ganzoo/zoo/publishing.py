@@ -315,9 +315,9 @@ def load_lease_run(folder):
 
 def _same_weights(model, path):
     """True when the .weights.h5 file at `path` holds exactly `model`'s weights."""
-    from ganzoo.architectures import architecture_name, build_generator
-
-    other = build_generator(architecture_name(model), resolution=model.resolution, z_dim=model.z_dim)
+    # The model's own config: a conditional or self-attention generator has more weights than the
+    # plain one of its family, which could never load them.
+    other = type(model).from_config(model.get_config())
     try:
         other.load_weights(str(path))
     except Exception:  # noqa: BLE001 - a file of another architecture is simply not the same weights

@@ -209,3 +209,31 @@ def test_export_preset_command_and_zoo_refusal(run, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("ganzoo publish: error: ") and "resolution 8 (the recipe: 32)" in err
     assert not (tmp_path / "z").exists()
+
+
+def test_export_preset_of_a_conditional_run(tmp_path, capsys):
+    """A finished conditional run exports (its final generator.weights.h5 is checked against the
+    newest checkpoint with the conditional generator's own config); stale final weights are refused."""
+    run_dir = tmp_path / "cond"
+    args = ["--architecture", "sndcgan", "--resolution", "8", "--num_classes", "10", "--dataset", "synthetic:16",
+            "--batch_size", "4", "--steps", "2", "--checkpoint_every", "2", "--sample_every", "2",
+            "--num_samples", "4", "--seed", "0", "--noprogress"]
+    train.parse_flags(["train.py", "--model_dir", str(run_dir), *args])
+    assert train.run(train.resolve_settings())["d_step"] == 2
+    assert (run_dir / "generator.weights.h5").is_file()
+    out = tmp_path / "exported"
+    assert cli(["export-preset", str(run_dir), "--out", str(out), "--num-samples", "4"]) == 0, capsys.readouterr().err
+    generator = load(str(out))
+    assert generator.num_classes == 10
+    gan = ganzoo.build_gan(**json.loads((run_dir / "config.json").read_text())["training"])
+    from ganzoo.checkpoint import CheckpointManager
+
+    CheckpointManager(run_dir / "checkpoints").restore(gan)
+    for got, want in zip(generator.get_weights(), gan.generator.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    # Final weights that are not the newest checkpoint's (another conditional generator's).
+    other = ganzoo.build_gan(architecture="sndcgan", resolution=8, num_classes=10, seed=5)
+    other.generator.save_weights(str(run_dir / "generator.weights.h5"))
+    capsys.readouterr()
+    assert cli(["export-preset", str(run_dir), "--out", str(tmp_path / "again"), "--num-samples", "4"]) == 1
+    assert "is not the generator of the newest checkpoint" in capsys.readouterr().err
