@@ -29,7 +29,7 @@ def _slope_penalty(discriminator, points):
 
 
 def no_penalty(discriminator, real, fake, kernels, uniform):
-    return ops.convert_to_tensor(0.0)
+    return ops.zeros((), dtype=real.dtype)
 
 
 def wgan_gp_penalty(discriminator, real, fake, kernels, uniform):
