@@ -44,6 +44,18 @@ def test_plot_writes_a_png_and_the_script_runs(tmp_path):
                              "--out", str(tmp_path / "b.png")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "b.png").is_file()
+    peer = tmp_path / "peer"
+    peer.mkdir()
+    _write(peer / "fid.jsonl", [{"d_step": 1000, "fid": 310.0}, {"d_step": 2000, "fid": 260.0}])
+    both = subprocess.run([sys.executable, "training/plot_fid.py", "--run_dir", str(tmp_path),
+                           "--peer_run_dir", str(peer), "--peer_label", "keras.io peer",
+                           "--out", str(tmp_path / "c.png")], capture_output=True, text=True)
+    assert both.returncode == 0, both.stderr
+    # The peer's curve is drawn: the figure differs from the one without it.
+    assert Image.open(tmp_path / "c.png").tobytes() != Image.open(tmp_path / "b.png").tobytes()
+    no_peer = subprocess.run([sys.executable, "training/plot_fid.py", "--run_dir", str(tmp_path),
+                              "--peer_run_dir", str(tmp_path / "y")], capture_output=True, text=True)
+    assert no_peer.returncode == 2 and "y/fid.jsonl does not exist" in no_peer.stderr
     missing = subprocess.run([sys.executable, "training/plot_fid.py", "--run_dir", str(tmp_path / "x")],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "--fid_every" in missing.stderr

@@ -1,0 +1,108 @@
+"""benchmarks/peer_fid_curve.py: the keras.io peer's FID curve, resumable and measured as a run's.
+
+The script runs in a subprocess whose FID function is replaced by a cheap one (the mean pixel of
+the images the peer's sampler returns), so the test checks the wiring (when FID is measured, what
+is recorded, that a resumed run continues the same training) without Inception.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="the keras.io peer is TensorFlow code")]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Patch FID in the child: fid_fn(model) = mean pixel of model.sample(8, seed=0), a value that
+# changes with the generator's weights and says which object was sampled.
+LAUNCH = (
+    "import sys, runpy, numpy as np, tensorflow as tf\n"
+    "tf.config.experimental.enable_op_determinism()\n"
+    "import ganzoo.callbacks as c\n"
+    "c.make_fid_fn = lambda reference, num, seed=0, **kw: ("
+    "lambda model: float(np.mean(model.sample(8, seed=0))), None)\n"
+    "sys.argv = ['peer_fid_curve.py'] + sys.argv[1:]\n"
+    "runpy.run_path('benchmarks/peer_fid_curve.py', run_name='__main__')\n"
+)
+SMALL = ["--dataset", "synthetic:32", "--batch_size", "8", "--fid_samples", "2049",
+         "--checkpoint_every", "2", "--fid_every", "4"]
+
+
+def _run(run_dir, *flags):
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-c", LAUNCH, "--run_dir", str(run_dir), *SMALL, *flags],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _weights(path):
+    values = {}
+    with h5py.File(path, "r") as handle:
+        handle.visititems(lambda name, item: values.__setitem__(name, item[()])
+                          if isinstance(item, h5py.Dataset) else None)
+    return values
+
+
+def _deterministic(name):
+    """Not G's biases that feed a batch norm, nor G's Adam slots: their true gradient is 0, so
+    what they hold is float round-off, which Adam's first steps scale up to +-lr (two runs from
+    the same state differ there). Everything else must agree."""
+    if name.startswith("g_optimizer/"):
+        return name == "g_optimizer/vars/0"  # its step count
+    pre_norm_bias = name.startswith("generator/layers/") and name.endswith("/vars/1") and (
+        "/dense" in name or "/conv2d_transpose" in name)
+    return not pre_norm_bias
+
+
+def test_resumed_peer_run_continues_the_same_training_and_records_fid(tmp_path):
+    straight = _run(tmp_path / "straight", "--steps", "4")
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    first = _run(tmp_path / "resumed", "--steps", "2")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert not (tmp_path / "resumed" / "fid.jsonl").exists()  # no FID before step 4
+    second = _run(tmp_path / "resumed", "--steps", "4")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "resuming" in second.stdout and "at D step 2" in second.stdout
+
+    # Resuming restores weights, both Adam states and the z generator: the same training.
+    a = _weights(tmp_path / "straight" / "peer.weights.h5")
+    b = _weights(tmp_path / "resumed" / "peer.weights.h5")
+    assert sorted(a) == sorted(b) and any(name.startswith("d_optimizer/") for name in a)
+    compared = [name for name in a if _deterministic(name)]
+    assert len(compared) > 60
+    for name in compared:
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-4, atol=1e-6, err_msg=name)
+
+    for run in ("straight", "resumed"):
+        progress = json.loads((tmp_path / run / "progress.json").read_text())
+        assert progress["d_step"] == 4
+        lines = (tmp_path / run / "fid.jsonl").read_text().splitlines()
+        records = [json.loads(line) for line in lines]
+        assert [r["d_step"] for r in records] == [4]
+        assert records[0]["peer"] == "kerasio_tf" and records[0]["generated"] == 2049
+        assert 0.0 < records[0]["fid"] < 1.0  # the sampler's images, in [0, 1]
+    assert (json.loads((tmp_path / "straight" / "fid.jsonl").read_text())["fid"]
+            == pytest.approx(json.loads((tmp_path / "resumed" / "fid.jsonl").read_text())["fid"],
+                             rel=1e-4))
+
+    done = _run(tmp_path / "resumed", "--steps", "4")
+    assert done.returncode == 0 and "done" in done.stdout
+
+
+def test_bad_flags_and_other_settings_are_refused(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "progress.json").write_text(json.dumps(
+        {"d_step": 2, "seed_state": [1337, 0], "settings": {"batch_size": 16}}))
+    other = _run(tmp_path / "run", "--steps", "4")
+    assert other.returncode == 2
+    assert "other settings" in other.stderr and "batch_size" in other.stderr
+    for flags, message in ((["--steps", "5"], "must divide --steps"),
+                           (["--fid_every", "3"], "must divide --fid_every"),
+                           (["--fid_samples", "100"], "too few")):
+        result = _run(tmp_path / "new", *flags)
+        assert result.returncode == 2 and message in result.stderr, (flags, result.stderr)
+    assert not (tmp_path / "new").exists()
