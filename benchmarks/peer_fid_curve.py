@@ -76,11 +76,16 @@ def _read_progress(run_dir, settings):
     path = os.path.join(run_dir, PROGRESS)
     if not os.path.isfile(path):
         return 0, None
-    with open(path, encoding="utf-8") as handle:
-        progress = json.load(handle)
-    if progress.get("settings") != settings:
-        changed = sorted(k for k in set(settings) | set(progress.get("settings", {}))
-                         if settings.get(k) != progress.get("settings", {}).get(k))
+    try:
+        with open(path, encoding="utf-8") as handle:
+            progress = json.load(handle)
+        int(progress["d_step"]), list(progress["seed_state"]), dict(progress["settings"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UsageError(f"{path} is not a peer run's progress file ({error!r}): give another "
+                         "--run_dir, or delete that folder to start over.") from None
+    if progress["settings"] != settings:
+        changed = sorted(k for k in set(settings) | set(progress["settings"])
+                         if settings.get(k) != progress["settings"].get(k))
         raise UsageError(f"{run_dir} holds a peer run of other settings ({', '.join(changed)} "
                          "differ): rerun with its settings, or give another --run_dir.")
     return int(progress["d_step"]), progress["seed_state"]
@@ -103,6 +108,11 @@ def main(argv):
     del argv
     try:
         _check_flags()
+        # Refusals and a finished run answer before TensorFlow loads (again under the lock below).
+        d_step, _ = _read_progress(FLAGS.run_dir, _settings())
+        if d_step >= FLAGS.steps:
+            print(f"{PROGRAM}: {FLAGS.run_dir} is at D step {d_step}, --steps {FLAGS.steps}: done.")
+            return 0
         return _run()
     except UsageError as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)

@@ -33,9 +33,12 @@ SMALL = ["--dataset", "synthetic:32", "--batch_size", "8", "--fid_samples", "204
          "--checkpoint_every", "2", "--fid_every", "4"]
 
 
-def _run(run_dir, *flags):
+def _run(run_dir, *flags, launch=LAUNCH):
+    """The script with the cheap FID; launch=None runs it as it is (for answers given before
+    TensorFlow is imported)."""
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, "-c", LAUNCH, "--run_dir", str(run_dir), *SMALL, *flags],
+    command = ["benchmarks/peer_fid_curve.py"] if launch is None else ["-c", launch]
+    return subprocess.run([sys.executable, *command, "--run_dir", str(run_dir), *SMALL, *flags],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -50,7 +53,7 @@ def _weights(path):
 def _deterministic(name):
     """Not G's biases that feed a batch norm, nor G's Adam slots: their true gradient is 0, so
     what they hold is float round-off, which Adam's first steps scale up to +-lr (two runs from
-    the same state differ there). Everything else must agree."""
+    the same state differ there). Everything else must stay near round-off."""
     if name.startswith("g_optimizer/"):
         return name == "g_optimizer/vars/0"  # its step count
     pre_norm_bias = name.startswith("generator/layers/") and name.endswith("/vars/1") and (
@@ -72,10 +75,18 @@ def test_resumed_peer_run_continues_the_same_training_and_records_fid(tmp_path):
     a = _weights(tmp_path / "straight" / "peer.weights.h5")
     b = _weights(tmp_path / "resumed" / "peer.weights.h5")
     assert sorted(a) == sorted(b) and any(name.startswith("d_optimizer/") for name in a)
-    compared = [name for name in a if _deterministic(name)]
+    compared = [name for name in a if _deterministic(name) and a[name].size > 1]
     assert len(compared) > 60
-    for name in compared:
-        np.testing.assert_allclose(b[name], a[name], rtol=1e-4, atol=1e-6, err_msg=name)
+    # Differences relative to each variable's rms. TF's CPU kernels round differently in a fresh
+    # process now and then, and a GAN's first Adam steps amplify that (measured: median 2.4e-5,
+    # 90th percentile 7.4e-4; some runs agree to 5e-7 everywhere). A lost state does not stay
+    # near round-off: without the z generator's state the median was 3.4e-3, the 90th
+    # percentile 6.7e-2.
+    relative = np.concatenate([
+        np.abs(b[name].astype(np.float64) - a[name]).ravel()
+        / (np.sqrt(np.mean(np.square(a[name].astype(np.float64)))) + 1e-30) for name in compared])
+    assert np.quantile(relative, 0.5) < 3e-4 and np.quantile(relative, 0.9) < 7e-3, (
+        np.quantile(relative, [0.5, 0.9, 0.99]))
 
     for run in ("straight", "resumed"):
         progress = json.loads((tmp_path / run / "progress.json").read_text())
@@ -89,7 +100,7 @@ def test_resumed_peer_run_continues_the_same_training_and_records_fid(tmp_path):
             == pytest.approx(json.loads((tmp_path / "resumed" / "fid.jsonl").read_text())["fid"],
                              rel=1e-4))
 
-    done = _run(tmp_path / "resumed", "--steps", "4")
+    done = _run(tmp_path / "resumed", "--steps", "4", launch=None)
     assert done.returncode == 0 and "done" in done.stdout
 
 
@@ -97,12 +108,16 @@ def test_bad_flags_and_other_settings_are_refused(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "progress.json").write_text(json.dumps(
         {"d_step": 2, "seed_state": [1337, 0], "settings": {"batch_size": 16}}))
-    other = _run(tmp_path / "run", "--steps", "4")
+    other = _run(tmp_path / "run", "--steps", "4", launch=None)
     assert other.returncode == 2
     assert "other settings" in other.stderr and "batch_size" in other.stderr
+    (tmp_path / "torn").mkdir()
+    (tmp_path / "torn" / "progress.json").write_text('{"d_step": 2, "sett')
+    torn = _run(tmp_path / "torn", "--steps", "4", launch=None)
+    assert torn.returncode == 2 and "not a peer run's progress file" in torn.stderr
     for flags, message in ((["--steps", "5"], "must divide --steps"),
                            (["--fid_every", "3"], "must divide --fid_every"),
                            (["--fid_samples", "100"], "too few")):
-        result = _run(tmp_path / "new", *flags)
+        result = _run(tmp_path / "new", *flags, launch=None)
         assert result.returncode == 2 and message in result.stderr, (flags, result.stderr)
     assert not (tmp_path / "new").exists()
