@@ -29,7 +29,7 @@ EXTRAS = {
     # `ganzoo sweep`: Optuna (SQLAlchemy comes with it) and the PostgreSQL driver SQLAlchemy 2.1
     # uses for postgresql:// URLs; the gp sampler also needs torch and scipy.
     "sweep": ["optuna>=4.9", "psycopg[binary]>=3.1", "matplotlib>=3.8"],
-    "dev": ["pytest>=8", "jsonschema>=4", "tensorflow-datasets>=4.9", "matplotlib>=3.8",
+    "dev": ["pytest>=8", "pytest-xdist>=3.5", "jsonschema>=4", "tensorflow-datasets>=4.9", "matplotlib>=3.8",
             "optuna>=4.9", "psycopg[binary]>=3.1"],
 }
 EXTRAS["all"] = sorted({r for k in ("tensorflow", "jax", "dev") for r in EXTRAS[k]})
