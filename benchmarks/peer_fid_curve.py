@@ -9,8 +9,9 @@ It trains benchmarks/peers/kerasio_gan.py (SNDCGAN, NS loss, Keras' SpectralNorm
 2e-4 / 0.5 / 0.999, batch 64: the recipe of sndcgan-ns-sn-cifar10) with model.fit on ganzoo's
 data pipeline: the same CIFAR10 images in the same order as `ganzoo train --seed` gives a ganzoo
 run. Every --fid_every D steps it measures FID as `ganzoo train --fid_every` does
-(ganzoo.callbacks.make_fid_fn and measure_fid: --fid_samples generated images, z from
-ganzoo.random's seed, against as many --fid_split images chosen by the same seed) and appends
+(ganzoo.callbacks.make_fid_fn and measure_fid: --fid_samples generated images, z drawn from
+the seed as ganzoo's Generator.sample draws it, against as many --fid_split images chosen by the
+same seed) and appends
 the record to the run folder's fid.jsonl, so `training/plot_fid.py` draws both curves.
 
 Resumable: every --checkpoint_every D steps (one fit epoch) the peer's weights, both optimisers'
