@@ -14,14 +14,17 @@ the seed as ganzoo's Generator.sample draws it, against as many --fid_split imag
 same seed) and appends
 the record to the run folder's fid.jsonl, so `training/plot_fid.py` draws both curves.
 
-Resumable: every --checkpoint_every D steps (one fit epoch) the peer's weights, both optimisers'
-states and its z generator's state are written atomically; a rerun with the same settings goes on
-from there (a run killed at any moment loses at most that many steps), and a rerun with other
-settings is refused. The run folder is locked for the run, as `ganzoo train` locks its own.
+Resumable: every --checkpoint_every D steps (one fit epoch) the peer's weights and both optimisers'
+states go to a new file named by the step (peer-00001000.weights.h5), then progress.json, written
+atomically, names that file beside the step and the z generator's state, and only then is the
+previous state file removed; so a kill between two writes leaves the older pair whole. A rerun
+with the same settings goes on from there (a run killed at any moment loses at most that many
+steps), and a rerun with other settings is refused. The run folder is locked for the run, as `ganzoo train` locks its own.
 """
 import json
 import os
 import pathlib
+import re
 import sys
 
 from absl import app, flags
@@ -40,8 +43,12 @@ flags.DEFINE_integer("seed", 0, "Initial weights, data order, FID sample and ref
 flags.DEFINE_integer("batch_size", 64, "Images per D update.")
 
 PROGRAM = "peer_fid_curve.py"
-STATE = "peer.weights.h5"
 PROGRESS = "progress.json"
+STATE_PATTERN = re.compile(r"peer-(\d{8})\.weights\.h5")  # the state files this script writes
+
+
+def state_name(d_step):
+    return f"peer-{d_step:08d}.weights.h5"
 
 
 class UsageError(ValueError):
@@ -73,14 +80,17 @@ def _check_flags():
 
 
 def _read_progress(run_dir, settings):
-    """D steps already taken (0 for a new run); refuses a folder of other settings."""
+    """(D steps already taken, z generator state, state file): (0, None, None) for a new run;
+    refuses a folder of other settings, or one whose named state file is missing."""
     path = os.path.join(run_dir, PROGRESS)
     if not os.path.isfile(path):
-        return 0, None
+        return 0, None, None
     try:
         with open(path, encoding="utf-8") as handle:
             progress = json.load(handle)
         int(progress["d_step"]), list(progress["seed_state"]), dict(progress["settings"])
+        if progress["weights"] != state_name(int(progress["d_step"])):
+            raise ValueError(f"weights {progress['weights']!r} is not step {progress['d_step']}'s")
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UsageError(f"{path} is not a peer run's progress file ({error!r}): give another "
                          "--run_dir, or delete that folder to start over.") from None
@@ -89,7 +99,11 @@ def _read_progress(run_dir, settings):
                          if settings.get(k) != progress["settings"].get(k))
         raise UsageError(f"{run_dir} holds a peer run of other settings ({', '.join(changed)} "
                          "differ): rerun with its settings, or give another --run_dir.")
-    return int(progress["d_step"]), progress["seed_state"]
+    state = os.path.join(run_dir, progress["weights"])
+    if not os.path.isfile(state):
+        raise UsageError(f"{path} names {progress['weights']}, which is not in {run_dir}: the "
+                         "state was moved or deleted; restore it, or give another --run_dir.")
+    return int(progress["d_step"]), progress["seed_state"], state
 
 
 class _Sampler:
@@ -110,7 +124,7 @@ def main(argv):
     try:
         _check_flags()
         # Refusals and a finished run answer before TensorFlow loads (again under the lock below).
-        d_step, _ = _read_progress(FLAGS.run_dir, _settings())
+        d_step, _, _ = _read_progress(FLAGS.run_dir, _settings())
         if d_step >= FLAGS.steps:
             print(f"{PROGRAM}: {FLAGS.run_dir} is at D step {d_step}, --steps {FLAGS.steps}: done.")
             return 0
@@ -145,7 +159,7 @@ def _run():
         raise UsageError(str(error)) from None
     try:
         settings = _settings()
-        d_step, seed_state = _read_progress(run_dir, settings)
+        d_step, seed_state, state = _read_progress(run_dir, settings)
         if d_step >= FLAGS.steps:
             print(f"{PROGRAM}: {run_dir} is at D step {d_step}, --steps {FLAGS.steps}: done.")
             return 0
@@ -156,7 +170,7 @@ def _run():
         if d_step:
             gan.d_optimizer.build(gan.discriminator.trainable_variables)
             gan.g_optimizer.build(gan.generator.trainable_variables)
-            gan.load_weights(os.path.join(run_dir, STATE))
+            gan.load_weights(state)
             gan.seed_generator.state.assign(np.asarray(seed_state, dtype="int64")
                                             .astype(gan.seed_generator.state.dtype))
             print(f"{PROGRAM}: resuming {run_dir} at D step {d_step}.")
@@ -190,15 +204,20 @@ def _run():
                 gcallbacks.measure_fid(sampler, fid_fn, step, record_path, protocol)
 
         class Checkpoint(keras.callbacks.Callback):
-            """State first, then FID: a kill in between measures again on resume."""
+            """The new state file, then the progress file naming it, then the old state files
+            removed, then FID: a kill between any two leaves a whole state to resume from (and
+            measures again on resume)."""
 
             def on_epoch_end(self, epoch, logs=None):
                 step = (epoch + 1) * FLAGS.checkpoint_every
-                save_weights(gan, os.path.join(run_dir, STATE), what="peer state")
+                save_weights(gan, os.path.join(run_dir, state_name(step)), what="peer state")
                 write_text(os.path.join(run_dir, PROGRESS), json.dumps({
-                    "d_step": step, "settings": settings,
+                    "d_step": step, "weights": state_name(step), "settings": settings,
                     "seed_state": [int(v) for v in np.asarray(gan.seed_generator.state)],
                     "logs": {k: float(v) for k, v in (logs or {}).items()}}, indent=1))
+                for name in os.listdir(run_dir):  # only this script's own older state files
+                    if STATE_PATTERN.fullmatch(name) and name != state_name(step):
+                        os.remove(os.path.join(run_dir, name))
                 measure_if_due(step)
 
         if d_step:

@@ -67,13 +67,19 @@ def test_resumed_peer_run_continues_the_same_training_and_records_fid(tmp_path):
     first = _run(tmp_path / "resumed", "--steps", "2")
     assert first.returncode == 0, first.stderr[-2000:]
     assert not (tmp_path / "resumed" / "fid.jsonl").exists()  # no FID before step 4
+    # As if a kill came after step 4's state file was written and before progress.json named it
+    # (a torn file), and a later one was left too: both are ignored, then replaced or removed.
+    # A file of the user's in the folder is not touched.
+    (tmp_path / "resumed" / "peer-00000004.weights.h5").write_bytes(b"torn")
+    (tmp_path / "resumed" / "peer-00000006.weights.h5").write_bytes(b"torn")
+    (tmp_path / "resumed" / "notes.txt").write_text("mine")
     second = _run(tmp_path / "resumed", "--steps", "4")
     assert second.returncode == 0, second.stderr[-2000:]
     assert "resuming" in second.stdout and "at D step 2" in second.stdout
 
     # Resuming restores weights, both Adam states and the z generator: the same training.
-    a = _weights(tmp_path / "straight" / "peer.weights.h5")
-    b = _weights(tmp_path / "resumed" / "peer.weights.h5")
+    a = _weights(tmp_path / "straight" / "peer-00000004.weights.h5")
+    b = _weights(tmp_path / "resumed" / "peer-00000004.weights.h5")
     assert sorted(a) == sorted(b) and any(name.startswith("d_optimizer/") for name in a)
     compared = [name for name in a if _deterministic(name) and a[name].size > 1]
     assert len(compared) > 60
@@ -90,7 +96,8 @@ def test_resumed_peer_run_continues_the_same_training_and_records_fid(tmp_path):
 
     for run in ("straight", "resumed"):
         progress = json.loads((tmp_path / run / "progress.json").read_text())
-        assert progress["d_step"] == 4
+        assert progress["d_step"] == 4 and progress["weights"] == "peer-00000004.weights.h5"
+        assert sorted(p.name for p in (tmp_path / run).glob("peer-*")) == [progress["weights"]]
         lines = (tmp_path / run / "fid.jsonl").read_text().splitlines()
         records = [json.loads(line) for line in lines]
         assert [r["d_step"] for r in records] == [4]
@@ -100,14 +107,20 @@ def test_resumed_peer_run_continues_the_same_training_and_records_fid(tmp_path):
             == pytest.approx(json.loads((tmp_path / "resumed" / "fid.jsonl").read_text())["fid"],
                              rel=1e-4))
 
+    assert (tmp_path / "resumed" / "notes.txt").read_text() == "mine"
+
     done = _run(tmp_path / "resumed", "--steps", "4", launch=None)
     assert done.returncode == 0 and "done" in done.stdout
+    (tmp_path / "resumed" / "peer-00000004.weights.h5").unlink()
+    lost = _run(tmp_path / "resumed", "--steps", "8", launch=None)
+    assert lost.returncode == 2 and "names peer-00000004.weights.h5, which is not in" in lost.stderr
 
 
 def test_bad_flags_and_other_settings_are_refused(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "progress.json").write_text(json.dumps(
-        {"d_step": 2, "seed_state": [1337, 0], "settings": {"batch_size": 16}}))
+        {"d_step": 2, "weights": "peer-00000002.weights.h5", "seed_state": [1337, 0],
+         "settings": {"batch_size": 16}}))
     other = _run(tmp_path / "run", "--steps", "4", launch=None)
     assert other.returncode == 2
     assert "other settings" in other.stderr and "batch_size" in other.stderr
