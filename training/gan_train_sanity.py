@@ -22,7 +22,7 @@ import os
 
 from absl import app, flags
 
-from ganzoo.metrics.gan_train_test import CLASSIFIER_RECIPE
+from ganzoo.metrics.gan_train_test import CLASSIFIER_RECIPES, DEFAULT_RECIPE
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("dataset", "cifar10", "Labelled data set (cifar10, a folder or tar of class folders, "
@@ -38,9 +38,10 @@ flags.DEFINE_list("subsets", ["2500", "5000", "10000"], "Training-set sizes of t
 flags.DEFINE_integer("noise_train_images", 0, "GAN-train of the salt-and-pepper study on this many class-balanced "
                      "training images (the subsample study's subset of that size, then corrupted) instead of all: "
                      "hours less per point on a CPU. 0: the whole training set, as the seed.", lower_bound=0)
-flags.DEFINE_integer("epochs", CLASSIFIER_RECIPE["epochs"], "Epochs of each classifier training (default: the "
-                     "recipe's).")
-flags.DEFINE_integer("depth", 20, "Classifier depth, 6n + 2 (ResNet-20: 20).")
+flags.DEFINE_enum("recipe", DEFAULT_RECIPE, list(CLASSIFIER_RECIPES), "The classifier recipe of GAN-train "
+                  "(ganzoo.metrics.gan_train_test.CLASSIFIER_RECIPES).")
+flags.DEFINE_integer("epochs", None, "Epochs of each classifier training (default: the recipe's).", lower_bound=1)
+flags.DEFINE_integer("depth", None, "The resnet20 recipe's depth, 6n + 2 (default 20).")
 flags.DEFINE_integer("seed", 0, "Seed of the corruption, the subsets and the classifiers.")
 flags.DEFINE_string("out", "runs/sanity", "Folder of results.json and the trainings in progress.")
 flags.DEFINE_string("figures_dir", "docs/figures", "Folder of gan_train_sanity.png (gan_test_sanity.png with "
@@ -83,9 +84,24 @@ def read_results(path):
     return results
 
 
+def _epochs():
+    return FLAGS.epochs or CLASSIFIER_RECIPES[FLAGS.recipe]["epochs"]
+
+
+def _depth():
+    return FLAGS.depth or CLASSIFIER_RECIPES[FLAGS.recipe].get("depth")
+
+
+def _recipe_words():
+    return f"ResNet-{_depth()}" if FLAGS.recipe == "resnet20" else FLAGS.recipe
+
+
 def _settings():
-    # The fixed classifier is not a setting: it is recorded with each point it measured.
-    settings = {"dataset": FLAGS.dataset, "epochs": FLAGS.epochs, "depth": FLAGS.depth, "seed": FLAGS.seed}
+    # The fixed classifier is not a setting: it is recorded with each point it measured. (Results of
+    # the resnet20 recipe, the only one before airbench94, carry no recipe key.)
+    settings = {"dataset": FLAGS.dataset, "epochs": _epochs(), "depth": _depth(), "seed": FLAGS.seed}
+    if FLAGS.recipe != "resnet20":
+        settings["recipe"] = FLAGS.recipe
     return settings if FLAGS.gan_train else dict(settings, gan_train=False)
 
 
@@ -107,8 +123,9 @@ def run_point(kind, value, data, fixed, backup):
         if kind == "noise":
             images = salt_and_pepper(images, value, seed=FLAGS.seed)
         result["train_images"] = int(len(labels))
-        classifier = gtt.train_classifier(images, labels, num_classes, epochs=FLAGS.epochs, depth=FLAGS.depth,
-                                          seed=FLAGS.seed, verbose=2, backup_dir=backup, callbacks=[clock.callback()])
+        classifier = gtt.train_classifier(images, labels, num_classes, epochs=_epochs(), depth=FLAGS.depth,
+                                          seed=FLAGS.seed, verbose=2, backup_dir=backup, callbacks=[clock.callback()],
+                                          recipe=FLAGS.recipe)
         result["gan_train"] = gtt.accuracy(classifier, test_images, test_labels)
     if kind == "noise" and fixed is not None:
         corrupted = salt_and_pepper(test_images, value, seed=FLAGS.seed + 1)
@@ -158,8 +175,8 @@ def plot(results, path):
         right.set(xscale="log", xlabel="real training images", ylabel="real test accuracy (%)",
                   title="subsampled training set", ylim=(0, 100))
         right.legend(fontsize=8)
-        fig.suptitle(f"GAN-train / GAN-test sanity studies ({FLAGS.dataset}, {FLAGS.epochs} epochs, "
-                     f"ResNet-{FLAGS.depth})")
+        fig.suptitle(f"GAN-train / GAN-test sanity studies ({FLAGS.dataset}, {_epochs()} epochs, "
+                     f"{_recipe_words()})")
     else:
         fig.suptitle(f"GAN-test, salt-and-pepper ({FLAGS.dataset})")
     fig.tight_layout()
@@ -174,13 +191,13 @@ def table(results, figure):
     from ganzoo.analysis.sanity import SEED_SALT_AND_PEPPER, SEED_SUBSAMPLE_PERCENT
 
     command = "python training/gan_train_sanity.py " + " ".join(
-        f"--{k}={v}" for k, v in (("dataset", FLAGS.dataset), ("epochs", FLAGS.epochs), ("depth", FLAGS.depth),
-                                  ("seed", FLAGS.seed), ("noise", ",".join(FLAGS.noise)),
-                                  ("subsets", ",".join(FLAGS.subsets))))
+        f"--{k}={v}" for k, v in (("dataset", FLAGS.dataset), ("recipe", FLAGS.recipe), ("epochs", _epochs()),
+                                  ("depth", _depth()), ("seed", FLAGS.seed), ("noise", ",".join(FLAGS.noise)),
+                                  ("subsets", ",".join(FLAGS.subsets))) if v is not None)
     if FLAGS.gan_train and FLAGS.noise_train_images:
         command += f" --noise_train_images={FLAGS.noise_train_images}"
     if FLAGS.gan_train:
-        about = (f"{FLAGS.dataset}, classifier recipe ResNet-{FLAGS.depth}, {FLAGS.epochs} epochs, seed {FLAGS.seed}; "
+        about = (f"{FLAGS.dataset}, classifier recipe {_recipe_words()}, {_epochs()} epochs, seed {FLAGS.seed}; "
                  f"accuracies on the real test images")
     else:
         about = f"{FLAGS.dataset}, GAN-test only (no classifier trained), seed {FLAGS.seed}"

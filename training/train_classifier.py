@@ -12,25 +12,28 @@ refused, and so is a state of other settings (epochs, data, depth, seed, recipe)
 import argparse
 import json
 
-from ganzoo.metrics.gan_train_test import CLASSIFIER_RECIPE, train_reference_classifier
+from ganzoo.metrics.gan_train_test import CLASSIFIER_RECIPES, DEFAULT_RECIPE, train_reference_classifier
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="cifar10", help="cifar10, synthetic:N, a folder or tar of class folders")
-    parser.add_argument("--epochs", type=int, default=CLASSIFIER_RECIPE["epochs"])
-    parser.add_argument("--depth", type=int, default=CLASSIFIER_RECIPE["depth"], help="6n + 2 (ResNet-20: 20)")
+    parser.add_argument("--recipe", default=DEFAULT_RECIPE, choices=tuple(CLASSIFIER_RECIPES),
+                        help="the classifier recipe (ganzoo.metrics.gan_train_test.CLASSIFIER_RECIPES)")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the recipe's (" + ", ".join(
+        f"{name}: {recipe['epochs']}" for name, recipe in CLASSIFIER_RECIPES.items()) + ")")
+    parser.add_argument("--depth", type=int, default=None, help="resnet20 recipe: 6n + 2 (default 20)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data_dir", default=None)
     parser.add_argument("--out", required=True, help="the classifier .keras file (a .json record beside it)")
     args = parser.parse_args(argv)
-    if args.epochs < 1:
+    if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs must be at least 1; got {args.epochs}.")
     from ganzoo.runlock import RunLockedError
 
     try:
         record = train_reference_classifier(args.out, args.dataset, epochs=args.epochs, seed=args.seed,
-                                            depth=args.depth, data_dir=args.data_dir)
+                                            depth=args.depth, data_dir=args.data_dir, recipe=args.recipe)
     except (ValueError, RunLockedError) as error:  # bad input or a refused resume: the message says the fix
         parser.exit(2, f"train_classifier.py: error: {error}\n")
     print(json.dumps({k: v for k, v in record.items() if k != "recipe"}, indent=2))

@@ -124,7 +124,11 @@ def register(subparsers):
                     "its test split; default: the model's data set)")
     add_option(p, "--gan-train-epochs", type=int, default=None,
                help="gan_train: epochs of the classifier recipe on the generated images (default: the "
-                    "recipe's, ganzoo.metrics.gan_train_test.CLASSIFIER_RECIPE)")
+                    "recipe's)")
+    from ganzoo.metrics.gan_train_test import CLASSIFIER_RECIPES, DEFAULT_RECIPE
+
+    add_option(p, "--gan-train-recipe", default=None, choices=tuple(CLASSIFIER_RECIPES),
+               help=f"gan_train: the classifier recipe trained on the generated images (default: {DEFAULT_RECIPE})")
     _add_common(p, limit=False)
     p.set_defaults(func=cmd_eval)
 
@@ -271,6 +275,7 @@ def cmd_eval(args):
         gan_classifier=_gan_classifier(args, metrics, generator, entry),
         gan_train_real=args.gan_train_real,
         gan_train_epochs=args.gan_train_epochs,
+        **({"gan_train_options": {"recipe": args.gan_train_recipe}} if args.gan_train_recipe else {}),
     )
     if args.generator_weights:
         record["generator_weights"] = str(args.generator_weights)

@@ -110,7 +110,8 @@ class Evaluator:
     gan_train_real: for "gan_train", the real labelled test set: (images in [0, 1], labels) or a
     labelled data set name or path (ganzoo.data.load_source, its test split).
     gan_train_epochs: epochs of the recipe on the generated images; gan_train_options: other
-    deviations from the recipe passed to gan_train (depth, augment, train_batch_size; recorded).
+    deviations from the recipe passed to gan_train (recipe: a CLASSIFIER_RECIPES name; depth, augment,
+    train_batch_size; recorded).
     """
 
     def __init__(self, metrics=("fid", "kid"), network=None, batch_size=50, seed=0,
@@ -148,7 +149,7 @@ class Evaluator:
         self.network = network
 
     def _set_class_metrics(self, classifier, train_real, epochs, options):
-        from ganzoo.metrics.gan_train_test import CLASSIFIER_RECIPE, TRAIN_COMMAND
+        from ganzoo.metrics.gan_train_test import TRAIN_COMMAND, classifier_recipe
 
         if "gan_test" in self.metrics and classifier is None:
             raise ValueError("gan_test needs the fixed classifier trained on real data: gan_classifier= (ganzoo "
@@ -158,11 +159,12 @@ class Evaluator:
             raise ValueError("gan_train needs the real labelled test set: gan_train_real= (images in [0, 1], "
                              "labels) or a labelled data set (ganzoo eval: --gan-train-real, default the data "
                              "set's test split)")
-        epochs = CLASSIFIER_RECIPE["epochs"] if epochs is None else epochs
+        options = dict(options or {})
+        epochs = classifier_recipe(options.get("recipe"))["epochs"] if epochs is None else epochs
         if int(epochs) != epochs or epochs < 1:
             raise ValueError(f"gan_train_epochs must be a positive integer; got {epochs!r}")
         self.gan_classifier, self.gan_train_real = classifier, train_real
-        self.gan_train_epochs, self.gan_train_options = int(epochs), dict(options or {})
+        self.gan_train_epochs, self.gan_train_options = int(epochs), options
         self._gan_classifier = self._gan_real = None
 
     def check_class_metrics(self, generator):

@@ -14,15 +14,23 @@ classifier's mean confidence in its own label instead, and says so in the result
 unconditional generator needs a labelling classifier (the fixed one: pseudo-labels, said in the
 result) and refuses without one.
 
-The classifier recipe (CLASSIFIER_RECIPE): ResNet-20 for CIFAR (He et al. 2016, section 4.2:
-6n+2 layers, 16/32/64 channels, 1x1 projection shortcuts when the shape changes, as the Keras
-CIFAR ResNet example's v1), SGD with Nesterov momentum 0.9, learning rate 0.1 with cosine decay,
-weight decay 5e-4 coupled as in PyTorch's SGD (an L2 term wd/2 |w|^2 on every conv and dense
-kernel, so the gradient gains wd * w before the momentum; Keras' SGD(weight_decay=) is decoupled,
-w -= lr * wd * w, about 1 / (1 - momentum) = 10x weaker), batch 128, batch-norm momentum 0.9
-(PyTorch's 0.1), random shifts of up to 4 pixels (zero fill, as pad-and-crop) and horizontal flips.
-The seed paper's classifier (a ResNet of theirs) reached 92.8% on real CIFAR10; ResNet-20 is
-documented at 91.25% (He et al., Table 6).
+The classifier recipes (CLASSIFIER_RECIPES, by name; the networks in classifier_nets.py):
+
+- resnet20 (CLASSIFIER_RECIPE): ResNet-20 for CIFAR (He et al. 2016, section 4.2: 6n+2 layers,
+  16/32/64 channels, 1x1 projection shortcuts when the shape changes, as the Keras CIFAR ResNet
+  example's v1), SGD with Nesterov momentum 0.9, learning rate 0.1 with cosine decay, weight decay
+  5e-4 coupled as in PyTorch's SGD (an L2 term wd/2 |w|^2 on every conv and dense kernel, so the
+  gradient gains wd * w before the momentum; Keras' SGD(weight_decay=) is decoupled, w -= lr * wd *
+  w, about 1 / (1 - momentum) = 10x weaker), batch 128, batch-norm momentum 0.9 (PyTorch's 0.1),
+  random shifts of up to 4 pixels (zero fill, as pad-and-crop) and horizontal flips, 100 epochs.
+  ResNet-20 is documented at 91.25% on CIFAR10 (He et al., Table 6).
+- airbench94 (AIRBENCH_RECIPE): Keller Jordan's airbench94 (94.0% on CIFAR10 in about 10
+  epochs; classifier_nets.airbench), its hyper-parameters converted from its summed loss and
+  decoupled parametrisation to Keras' mean loss: learning rate 11.5 per 1,024 examples with
+  momentum 0.85 is 11.5 / (1 + 1 / 0.15) = 1.5 on the batch mean, weight decay 0.0153 per 1,024
+  examples is a coupled L2 coefficient 0.0153 / 11.5 = 1.33e-3; label smoothing 0.2, batch 1,024,
+  flips and 2-pixel shifts (reflect), test-time augmentation (six views). The seed paper's
+  classifier (a ResNet of theirs) reached 92.8% on real CIFAR10.
 """
 import hashlib
 
@@ -35,49 +43,58 @@ CLASSIFIER_RECIPE = {
     "optimizer": "sgd", "learning_rate": 0.1, "schedule": "cosine", "momentum": 0.9, "nesterov": True,
     "weight_decay": 5e-4, "weight_decay_kind": "coupled", "batch_norm_momentum": 0.9, "batch_size": 128, "epochs": 100, "augmentation": "random shifts of up to 4 pixels (zero fill), horizontal flips",
 }
+AIRBENCH_RECIPE = {
+    "architecture": "airbench94", "widths": (64, 256, 256), "whitening": "2x2 patches, 24 filters, frozen; its bias "
+    "trained for the first 3 epochs", "optimizer": "sgd", "learning_rate": 1.5, "schedule": "triangular: 0.2 to 1 "
+    "of the rate over 23% of the steps, then down to 0.07", "momentum": 0.85, "nesterov": True,
+    "weight_decay": 0.0153 / 11.5, "weight_decay_kind": "coupled", "offset_lr_multiplier": 64.0,
+    "whiten_bias_epochs": 3, "lookahead": "every 5 steps, decay 0.95^5 (t / T)^3", "label_smoothing": 0.2,
+    "batch_norm_momentum": 0.6, "batch_size": 1024, "epochs": 16,
+    "augmentation": "random shifts of up to 2 pixels (reflect), horizontal flips",
+    "test_time_augmentation": "mirror and 1-pixel shifts (6 views)",
+}
+CLASSIFIER_RECIPES = {"resnet20": CLASSIFIER_RECIPE, "airbench94": AIRBENCH_RECIPE}
+DEFAULT_RECIPE = "resnet20"
 
 
-def build_classifier(num_classes=10, resolution=32, depth=20, seed=0, weight_decay=CLASSIFIER_RECIPE["weight_decay"]):
-    """The recipe's ResNet (depth 6n + 2) as a Keras Functional model: images in [0, 1] -> logits.
-
-    weight_decay: the coupled decay of every conv and dense kernel, as an L2 loss term wd/2 |w|^2
-    (its gradient is wd * w: PyTorch's SGD(weight_decay=wd) on those kernels)."""
-    import keras
-
-    if (depth - 2) % 6 or depth < 8:
-        raise ValueError(f"depth must be 6n + 2 (8, 14, 20, 32, ...); got {depth}.")
-    keras.utils.set_random_seed(int(seed))
-    blocks = (depth - 2) // 6
-    decay = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
-
-    def conv(x, channels, kernel=3, strides=1):
-        return keras.layers.Conv2D(channels, kernel, strides=strides, padding="same",
-                                   kernel_initializer="he_normal", kernel_regularizer=decay)(x)
-
-    def bn_relu(x, relu=True):
-        x = keras.layers.BatchNormalization(momentum=0.9)(x)  # PyTorch's 0.1: settles in fewer steps
-        return keras.layers.ReLU()(x) if relu else x
-
-    inputs = keras.Input((resolution, resolution, 3))
-    x = keras.layers.Rescaling(2.0, offset=-1.0)(inputs)  # [0, 1] -> [-1, 1]
-    x = bn_relu(conv(x, 16))
-    for stage, channels in enumerate((16, 32, 64)):
-        for block in range(blocks):
-            strides = 2 if stage > 0 and block == 0 else 1
-            y = bn_relu(conv(x, channels, strides=strides))
-            y = bn_relu(conv(y, channels), relu=False)
-            if strides != 1 or x.shape[-1] != channels:
-                x = conv(x, channels, kernel=1, strides=strides)
-            x = keras.layers.ReLU()(keras.layers.Add()([x, y]))
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(num_classes, kernel_initializer="he_normal", kernel_regularizer=decay)(x)
-    return keras.Model(inputs, outputs, name=f"resnet{depth}_classifier")
+def classifier_recipe(name=None):
+    """The recipe called `name` (default DEFAULT_RECIPE), with its name; a clear error otherwise."""
+    name = DEFAULT_RECIPE if name is None else name
+    if name not in CLASSIFIER_RECIPES:
+        raise ValueError(f"unknown classifier recipe {name!r}; choose from {', '.join(CLASSIFIER_RECIPES)}.")
+    return dict(CLASSIFIER_RECIPES[name], name=name)
 
 
-def train_classifier(images, labels, num_classes=10, epochs=CLASSIFIER_RECIPE["epochs"],
-                     batch_size=CLASSIFIER_RECIPE["batch_size"], depth=CLASSIFIER_RECIPE["depth"], seed=0,
-                     augment=True, verbose=0, backup_dir=None, callbacks=()):
-    """The recipe trained on (images in [0, 1], NHWC; int labels). Returns the Keras model.
+def build_classifier(num_classes=10, resolution=32, depth=None, seed=0, weight_decay=None, recipe=None,
+                     images=None):
+    """The recipe's network as a Keras Functional model: images in [0, 1] -> logits (training form:
+    train_classifier returns the classifier to use, with airbench's test-time views).
+
+    depth: ResNet's 6n + 2 (the resnet recipe only). weight_decay: the coupled decay (default the
+    recipe's). images: airbench's whitening layer is estimated from them (its training images)."""
+    from ganzoo.metrics import classifier_nets
+
+    recipe = classifier_recipe(recipe)
+    decay = recipe["weight_decay"] if weight_decay is None else weight_decay
+    if recipe["architecture"] == "resnet":
+        return classifier_nets.resnet(num_classes, resolution, recipe["depth"] if depth is None else int(depth), seed,
+                                      decay)
+    if depth is not None:
+        raise ValueError(f"depth applies to the resnet recipe; the {recipe['name']} recipe has a fixed architecture: "
+                         "drop depth (--depth).")
+    if images is None:
+        raise ValueError("the airbench classifier's whitening layer is estimated from its training images: pass images.")
+    return classifier_nets.airbench(num_classes, resolution, seed, images, widths=recipe["widths"], weight_decay=decay,
+                                    bias_decay_divisor=recipe["offset_lr_multiplier"],
+                                    batch_norm_momentum=recipe["batch_norm_momentum"])
+
+
+def train_classifier(images, labels, num_classes=10, epochs=None, batch_size=None, depth=None, seed=0,
+                     augment=True, verbose=0, backup_dir=None, callbacks=(), recipe=None):
+    """The recipe (a CLASSIFIER_RECIPES name; default DEFAULT_RECIPE) trained on (images in [0, 1],
+    NHWC; int labels). epochs, batch_size, depth: the recipe's unless given. Returns the Keras
+    classifier: the network without its training augmentation (airbench's: with its test-time
+    views, classifier_nets.with_test_time_augmentation).
 
     backup_dir: Keras' BackupAndRestore folder: the state is saved at each epoch's end and a run
     killed at any moment resumes from its last finished epoch when called again with the same
@@ -85,45 +102,69 @@ def train_classifier(images, labels, num_classes=10, epochs=CLASSIFIER_RECIPE["e
     or recipe is refused, see TrainingSettings). callbacks: more Keras callbacks."""
     import keras
 
+    from ganzoo.metrics import classifier_nets
+
+    recipe = classifier_recipe(recipe)
+    epochs = recipe["epochs"] if epochs is None else int(epochs)
+    batch_size = recipe["batch_size"] if batch_size is None else int(batch_size)
     images = np.asarray(images, dtype="float32")
     labels = np.asarray(labels)
     if images.ndim != 4 or len(images) != len(labels) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"train_classifier: images (N, H, W, 3) in [0, 1] and N integer labels; got "
                          f"{images.shape} and {labels.shape} {labels.dtype}.")
-    net = build_classifier(num_classes, images.shape[1], depth, seed)
+    airbench = recipe["architecture"] == "airbench94"
+    net = build_classifier(num_classes, images.shape[1], depth, seed, recipe=recipe["name"], images=images)
     if augment:  # random shifts and flips, active in training only
+        # shifts of up to `pad` pixels: ResNet's zero fill is its pad-and-crop (RandomCrop's
+        # inference resize breaks the build on JAX); airbench pads by reflection
+        pad, fill = (2, "reflect") if airbench else (4, "constant")
         inputs = keras.Input(images.shape[1:])
         x = keras.layers.RandomFlip("horizontal", seed=seed)(inputs)
-        # 4-pixel shifts with zero fill (pad 4 and crop, without RandomCrop's inference resize,
-        # which breaks the build on JAX)
-        x = keras.layers.RandomTranslation(4 / images.shape[1], 4 / images.shape[2], fill_mode="constant",
+        x = keras.layers.RandomTranslation(pad / images.shape[1], pad / images.shape[2], fill_mode=fill,
                                            interpolation="nearest", seed=seed)(x)
         model = keras.Model(inputs, net(x), name=net.name)
     else:
         model = net
-    compile_classifier(model, max(1, int(np.ceil(len(images) / batch_size))) * int(epochs))
+    steps_per_epoch = max(1, int(np.ceil(len(images) / batch_size)))
+    compile_classifier(model, steps_per_epoch * epochs, recipe["name"], steps_per_epoch)
     callbacks = list(callbacks)
     if backup_dir is not None:
         TrainingSettings(backup_dir).check_or_write(
             {"images": list(images.shape), "data_sha256": _data_sha256(images, labels), "num_classes": int(num_classes),
-             "epochs": int(epochs), "batch_size": int(batch_size), "depth": int(depth), "seed": int(seed),
-             "augment": bool(augment), "recipe": CLASSIFIER_RECIPE})
+             "epochs": epochs, "batch_size": batch_size, "depth": None if depth is None else int(depth),
+             "seed": int(seed), "augment": bool(augment), "recipe": recipe})
         callbacks.insert(0, keras.callbacks.BackupAndRestore(str(backup_dir)))
-    model.fit(images, labels.astype("int32"), batch_size=batch_size, epochs=int(epochs), shuffle=True,
-              verbose=verbose, callbacks=callbacks)
-    return net  # the classifier without the augmentation layers
+    targets = labels.astype("int32")
+    if recipe.get("label_smoothing"):  # Keras smooths one-hot targets only
+        targets = np.eye(int(num_classes), dtype="float32")[targets]
+    model.fit(images, targets, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose,
+              callbacks=callbacks)
+    return classifier_nets.with_test_time_augmentation(net) if airbench else net
 
 
-def compile_classifier(model, total_steps):
-    """The recipe's optimiser and loss on `model`: SGD with Nesterov momentum, the learning rate's
-    cosine decay over total_steps, cross-entropy of logits (the weight decay is in the model's
-    kernel regularisers, see build_classifier)."""
+def compile_classifier(model, total_steps, recipe=None, steps_per_epoch=None):
+    """The recipe's optimiser and loss on `model`, for a training of total_steps (steps_per_epoch:
+    when airbench freezes its whitening bias). resnet20: SGD with Nesterov momentum, the learning
+    rate's cosine decay over total_steps, cross-entropy of logits. airbench94: AirbenchSGD on the
+    triangular schedule, cross-entropy with label smoothing. (The weight decay is in the model's
+    regularisers, see build_classifier.)"""
     import keras
 
-    schedule = keras.optimizers.schedules.CosineDecay(CLASSIFIER_RECIPE["learning_rate"], int(total_steps))
-    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=CLASSIFIER_RECIPE["momentum"],
-                                                 nesterov=CLASSIFIER_RECIPE["nesterov"]),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    from ganzoo.metrics import classifier_nets
+
+    recipe = classifier_recipe(recipe)
+    if recipe["architecture"] == "resnet":
+        schedule = keras.optimizers.schedules.CosineDecay(recipe["learning_rate"], int(total_steps))
+        optimizer = keras.optimizers.SGD(schedule, momentum=recipe["momentum"], nesterov=recipe["nesterov"])
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    else:
+        optimizer = classifier_nets.AirbenchSGD(
+            classifier_nets.TriangularSchedule(recipe["learning_rate"], int(total_steps)), momentum=recipe["momentum"],
+            nesterov=recipe["nesterov"], offset_lr_multiplier=recipe["offset_lr_multiplier"],
+            frozen_after={classifier_nets.WHITEN_BIAS: recipe["whiten_bias_epochs"] * int(steps_per_epoch or 1)},
+            lookahead_every=5, total_steps=int(total_steps))
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=recipe["label_smoothing"])
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     return model
 
 
@@ -287,8 +328,10 @@ def load_classifier(path, num_classes=None, image_shape=None, *, record_path=Non
     if not path.is_file():
         raise ValueError(f"classifier file {path} not found: pass the reference classifier (--classifier NAME or "
                          f"PATH.keras; `ganzoo list` shows the published ones), or train one: {TRAIN_COMMAND}")
+    from ganzoo.metrics import classifier_nets
+
     try:
-        model = keras.saving.load_model(str(path), compile=False)
+        model = keras.saving.load_model(str(path), compile=False, custom_objects=classifier_nets.CUSTOM_OBJECTS)
     except Exception as error:  # keras raises many kinds for a damaged or foreign file
         raise ValueError(f"classifier file {path} could not be loaded ({type(error).__name__}: {error}); it is "
                          f"corrupt or not a Keras model: train it again ({TRAIN_COMMAND}) or restore the "
@@ -366,11 +409,15 @@ def gan_test(generator, classifier, num, seed=0, batch_size=256, real_accuracy=N
             "protocol": protocol}
 
 
-def gan_train(generator, test_images, test_labels, num, epochs=CLASSIFIER_RECIPE["epochs"], seed=0,
-              classifier=None, batch_size=256, depth=CLASSIFIER_RECIPE["depth"], augment=True,
-              train_batch_size=CLASSIFIER_RECIPE["batch_size"]):
-    """GAN-train: the recipe trained on `num` generated labelled images, its accuracy on the real
-    test set. An unconditional generator's images are labelled by `classifier` (required then)."""
+def gan_train(generator, test_images, test_labels, num, epochs=None, seed=0, classifier=None, batch_size=256,
+              depth=None, augment=True, train_batch_size=None, recipe=None):
+    """GAN-train: the recipe (a CLASSIFIER_RECIPES name; default DEFAULT_RECIPE) trained on `num`
+    generated labelled images, its accuracy on the real test set. An unconditional generator's
+    images are labelled by `classifier` (required then). epochs, depth, train_batch_size: the
+    recipe's unless given."""
+    recipe = classifier_recipe(recipe)
+    epochs = recipe["epochs"] if epochs is None else int(epochs)
+    train_batch_size = recipe["batch_size"] if train_batch_size is None else int(train_batch_size)
     images, labels, source = _generated(generator, num, seed, batch_size, classifier)
     if labels is None:
         raise ValueError("GAN-train needs labelled images and this generator is unconditional: pass "
@@ -378,16 +425,18 @@ def gan_train(generator, test_images, test_labels, num, epochs=CLASSIFIER_RECIPE
                          "evaluate a class-conditional model.")
     num_classes = int(getattr(generator, "num_classes", 0) or 0) or int(np.max(test_labels)) + 1
     trained = train_classifier(images, labels, num_classes, epochs=epochs, batch_size=train_batch_size, depth=depth,
-                               seed=seed, augment=augment)
+                               seed=seed, augment=augment, recipe=recipe["name"])
+    used = dict(recipe, epochs=epochs, batch_size=train_batch_size,
+                augmentation=recipe["augmentation"] if augment else "none")
+    if depth is not None:
+        used["depth"] = int(depth)
     return {"value": accuracy(trained, test_images, test_labels, batch_size),
             "labels": "the generator's classes" if source == "generator"
                       else "the fixed classifier's predictions (the generator is unconditional)",
-            "protocol": {"n_generated": int(num), "seed": int(seed), "epochs": int(epochs), "depth": int(depth),
+            "protocol": {"n_generated": int(num), "seed": int(seed), "epochs": epochs, "depth": used.get("depth"),
                          "n_test": int(len(test_labels)), "n_per_class": per_class(labels, num_classes),
                          "labelling_classifier_sha256": classifier_sha256(classifier) if classifier else None,
-                         "recipe": dict(CLASSIFIER_RECIPE, epochs=int(epochs), depth=int(depth),
-                                        batch_size=int(train_batch_size), augmentation=CLASSIFIER_RECIPE[
-                                            "augmentation"] if augment else "none")}}
+                         "recipe": used}}
 
 
 def labelled_images(dataset, split="test", data_dir=None, synthetic_resolution=32):
@@ -403,12 +452,12 @@ def labelled_images(dataset, split="test", data_dir=None, synthetic_resolution=3
     return source.images.astype("float32") / 255.0, source.labels, len(source.class_names or []) or None
 
 
-def train_reference_classifier(out, dataset="cifar10", epochs=CLASSIFIER_RECIPE["epochs"], seed=0,
-                               depth=CLASSIFIER_RECIPE["depth"], data_dir=None, synthetic_resolution=32,
-                               verbose=2):
-    """GAN-test's fixed classifier: the recipe trained on `dataset`'s train split, measured on its test
-    split. Writes OUT (a .keras file) and OUT.json (sha256 of the weights, real test accuracy, epochs,
-    seconds, the recipe); returns that record. `python training/train_classifier.py` runs it.
+def train_reference_classifier(out, dataset="cifar10", epochs=None, seed=0, depth=None, data_dir=None,
+                               synthetic_resolution=32, verbose=2, recipe=None):
+    """GAN-test's fixed classifier: the recipe (a CLASSIFIER_RECIPES name; default DEFAULT_RECIPE)
+    trained on `dataset`'s train split, measured on its test split. Writes OUT (a .keras file) and
+    OUT.json (sha256 of the weights, real test accuracy, epochs, seconds, the recipe); returns that
+    record. `python training/train_classifier.py` runs it.
 
     Killed, it resumes from its last finished epoch when run again with the same OUT (the state
     is kept in OUT.backup/ until the end); a second process on the same OUT is refused (a lock in
@@ -418,10 +467,14 @@ def train_reference_classifier(out, dataset="cifar10", epochs=CLASSIFIER_RECIPE[
 
     if not str(out).endswith(".keras"):
         raise ValueError(f"train_reference_classifier: out must be a .keras file; got {out}.")
+    recipe = classifier_recipe(recipe)
+    epochs = recipe["epochs"] if epochs is None else int(epochs)
+    if depth is None and recipe["architecture"] == "resnet":
+        depth = recipe["depth"]
     backup = str(out) + ".backup"
     with RunLock(backup).acquire(what="train the classifier"):
         record = _train_reference(out, dataset, epochs, seed, depth, data_dir, synthetic_resolution, verbose,
-                                  backup)
+                                  backup, recipe)
     try:  # Keras removed its own state on success; the lock's folder goes too when empty
         os.rmdir(backup)
     except OSError:
@@ -429,17 +482,20 @@ def train_reference_classifier(out, dataset="cifar10", epochs=CLASSIFIER_RECIPE[
     return record
 
 
-def _train_reference(out, dataset, epochs, seed, depth, data_dir, synthetic_resolution, verbose, backup):
+def _train_reference(out, dataset, epochs, seed, depth, data_dir, synthetic_resolution, verbose, backup, recipe):
     keras_backup = os.path.join(backup, "keras")
     clock = TrainingClock(keras_backup)
     train_images, train_labels, num_classes = labelled_images(dataset, "train", data_dir, synthetic_resolution)
     test_images, test_labels, _ = labelled_images(dataset, "test", data_dir, synthetic_resolution)
     num_classes = num_classes or int(max(train_labels.max(), test_labels.max())) + 1
     classifier = train_classifier(train_images, train_labels, num_classes, epochs=epochs, depth=depth, seed=seed,
-                                  verbose=verbose, backup_dir=keras_backup, callbacks=[clock.callback()])
-    record = {"dataset": dataset, "num_classes": num_classes, "epochs": int(epochs), "depth": int(depth),
+                                  verbose=verbose, backup_dir=keras_backup, callbacks=[clock.callback()],
+                                  recipe=recipe["name"])
+    used = dict(recipe, epochs=int(epochs))
+    if depth is not None:
+        used["depth"] = int(depth)
+    record = {"dataset": dataset, "num_classes": num_classes, "epochs": int(epochs), "depth": used.get("depth"),
               "seed": int(seed), "train_images": int(len(train_labels)), "test_images": int(len(test_labels)),
               "real_test_accuracy": accuracy(classifier, test_images, test_labels),
-              "seconds": clock.seconds(),
-              "recipe": dict(CLASSIFIER_RECIPE, epochs=int(epochs), depth=int(depth))}
+              "seconds": clock.seconds(), "recipe": used}
     return save_classifier(classifier, out, record)

@@ -84,11 +84,11 @@ def get_entry(name, path=None):
 
 
 def default_for(dataset, path=None):
-    """The name of the published classifier of `dataset` (a manifest data set name), or None."""
-    for name, entry in entries(path).items():
-        if entry.get("dataset") == dataset:
-            return name
-    return None
+    """The name of the most accurate published classifier of `dataset` (a manifest data set name: the
+    highest real test accuracy; the first listed among equals), or None."""
+    ranked = [(-float(entry.get("real_test_accuracy") or 0.0), order, name)
+              for order, (name, entry) in enumerate(entries(path).items()) if entry.get("dataset") == dataset]
+    return min(ranked)[2] if ranked else None
 
 
 def fetch(name, *, progress=True, token=None, path=None):
@@ -134,6 +134,26 @@ def _decay_kind(recipe):
             "decoupled": "decoupled: Keras' SGD weight_decay, w -= lr * wd * w"}.get(kind, kind)
 
 
+def _architecture(record, short=False):
+    """The classifier's network in words, from its record (records before the airbench recipe have
+    no recipe name: they are ResNets)."""
+    recipe = record.get("recipe") or {}
+    if recipe.get("architecture") == "airbench94":
+        return "airbench94" if short else "airbench94 (Jordan 2024), with test-time augmentation (6 views)"
+    return f"ResNet-{record.get('depth')}" + ("" if short else " for CIFAR (He et al. 2016)")
+
+
+def _number(value):
+    return f"{value:.4g}" if isinstance(value, (int, float)) else value
+
+
+def _recipe_flags(record):
+    recipe = record.get("recipe") or {}
+    if recipe.get("architecture") == "airbench94":
+        return f"--recipe {recipe.get('name', 'airbench94')}"
+    return f"--depth {record.get('depth')}"
+
+
 def _card(name, entry, record):
     recipe = record.get("recipe") or {}
     lines = [
@@ -147,11 +167,11 @@ def _card(name, entry, record):
         f"{entry['dataset']} test images |",
         f"| trained on | the {record.get('train_images')} {entry['dataset']} training images, "
         f"{record.get('epochs')} epochs, seed {record.get('seed')} |",
-        f"| architecture | ResNet-{record.get('depth')} for CIFAR (He et al. 2016), widths "
-        f"{tuple(recipe.get('widths', ()))} |",
+        f"| architecture | {_architecture(record)}, widths {tuple(recipe.get('widths', ()))} |",
         f"| optimiser | SGD, Nesterov momentum {recipe.get('momentum')}, learning rate {recipe.get('learning_rate')} "
-        f"with {recipe.get('schedule')} decay, weight decay {recipe.get('weight_decay')} ({_decay_kind(recipe)}), batch "
-        f"{recipe.get('batch_size')} |",
+        f"({recipe.get('schedule')} schedule), weight decay {_number(recipe.get('weight_decay'))} ({_decay_kind(recipe)}), "
+        f"batch {recipe.get('batch_size')}" + (f", label smoothing {recipe['label_smoothing']}"
+                                              if recipe.get("label_smoothing") else "") + " |",
         f"| augmentation | {recipe.get('augmentation')} |",
         f"| input | images in [0, 1], {entry['resolution']}x{entry['resolution']}x3, NHWC; outputs "
         f"{entry['num_classes']} logits |",
@@ -159,7 +179,7 @@ def _card(name, entry, record):
         f"| training time | {record.get('seconds')} s (summed over the processes of a resumed run) |", "",
         "Train it again with", "",
         f"    python training/train_classifier.py --dataset {record.get('dataset')} --epochs {record.get('epochs')} "
-        f"--depth {record.get('depth')} --seed {record.get('seed')} --out C.keras", "",
+        f"{_recipe_flags(record)} --seed {record.get('seed')} --out C.keras", "",
         f"Files: `{MODEL_FILE}` (the Keras model), `{RECORD_FILE}` (its training record), this card.", "",
     ]
     return "\n".join(lines)
@@ -205,7 +225,7 @@ def publish_classifier(keras_path, name, *, dataset=None, title=None, out_dir=No
     repo_id = hub.check_repo_id(repo_id or repo_id_for(name), "repo_id")
     shape = tuple(int(s) for s in model.inputs[0].shape[1:])
     entry = {
-        "title": title or f"ResNet-{record.get('depth')} classifier of {dataset} (GAN-test)",
+        "title": title or f"{_architecture(record, short=True)} classifier of {dataset} (GAN-test)",
         "dataset": dataset, "num_classes": int(model.outputs[0].shape[-1]), "resolution": shape[0],
         "real_test_accuracy": float(record["real_test_accuracy"]), "epochs": int(record.get("epochs", 0)),
         "weights_sha256": info["classifier_sha256"],

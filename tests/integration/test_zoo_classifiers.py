@@ -72,6 +72,15 @@ def test_publish_then_load_by_name(trained, zoo):
     images = class_images(np.arange(12) % K, 7)
     np.testing.assert_allclose(gtt.predict(loaded, images), gtt.predict(model, images), atol=1e-6)
     assert classifiers.default_for("cifar10") == "cifar10-tiny8" and classifiers.default_for("celebahq") is None
+    # With two classifiers of a data set, the default is the more accurate, wherever it is listed.
+    worse = path.parent / "worse.keras"
+    shutil.copyfile(path, worse)
+    record = json.loads(pathlib.Path(str(path) + ".json").read_text())
+    pathlib.Path(str(worse) + ".json").write_text(json.dumps(dict(record, real_test_accuracy=0.5)))
+    classifiers.publish_classifier(worse, "cifar10-aaa")
+    listed = classifiers.entries()
+    assert listed["cifar10-aaa"]["real_test_accuracy"] == 0.5 < listed["cifar10-tiny8"]["real_test_accuracy"]
+    assert classifiers.default_for("cifar10") == "cifar10-tiny8"
 
 
 def test_ganzoo_list_shows_the_classifiers(trained, zoo, capsys):

@@ -194,7 +194,7 @@ def test_classifier_training_resumes_after_a_crash_and_refuses_a_second_process(
         gtt.train_classifier(images[::-1], labels[::-1], K, **small)
     recipe = dict(gtt.CLASSIFIER_RECIPE, weight_decay_kind="decoupled")
     with monkeypatch.context() as patch:
-        patch.setattr(gtt, "CLASSIFIER_RECIPE", recipe)
+        patch.setitem(gtt.CLASSIFIER_RECIPES, "resnet20", recipe)
         with pytest.raises(ValueError, match="other settings \\(recipe: "):
             gtt.train_classifier(images, labels, K, **small)
     assert {p.name: p.read_bytes() for p in backup.iterdir() if p.is_file()} == kept
@@ -398,6 +398,10 @@ def test_ganzoo_eval_metrics_gan_test_gan_train(classifier_file, tmp_path, monke
     capsys.readouterr()
     assert cli.main(["eval", "unconditional", "--metrics", "gan_test", "--no-progress"]) == 1
     assert "gan_test needs the fixed classifier" in capsys.readouterr().err
+    # --gan-train-recipe reaches GAN-train: airbench94 refuses these 8x8 images, saying why.
+    code, _ = ganzoo_eval("right", "gan_train", "--gan-train-real", str(real), "--gan-train-recipe", "airbench94",
+                          "--num-samples", "90", "--sample-sets", "1")
+    assert code == 1 and "airbench classifier needs images of at least 16x16" in capsys.readouterr().err
 
 
 def test_ganzoo_eval_generator_weights_of_a_conditional_run(tmp_path, capsys):
