@@ -239,5 +239,5 @@ def test_the_published_classifier_is_what_its_card_says(name, entry, monkeypatch
     record = json.loads(pathlib.Path(classifiers.fetch(name)[1]).read_text())
     card = (REPO_ROOT / "hub_mirror" / entry["hub"]["repo_id"] / classifiers.CARD_FILE).read_text()
     kind = record["recipe"].get("weight_decay_kind", "decoupled")
-    assert f"weight decay {record['recipe']['weight_decay']} ({kind}" in card
+    assert f"weight decay {record['recipe']['weight_decay']:.4g} ({kind}" in card  # 4 significant digits
 
