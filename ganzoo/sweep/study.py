@@ -6,7 +6,7 @@
 
 Any number of workers (processes, machines) run `run_worker` on one storage: a SQLite file on
 one machine, a PostgreSQL or MySQL URL across machines. Each trial is a `ganzoo train` run
-(ganzoo.cli.train.run, in this process) in `<out_dir>/trials/trial-NNNN`, scored every
+(ganzoo.training.run, in this process) in `<out_dir>/trials/trial-NNNN`, scored every
 `eval_every` discriminator steps (reported to Optuna, so a pruner can stop it) and at its end.
 
 Workers send heartbeats. A worker that dies (SIGKILL, a lost node) stops beating; the next worker
@@ -331,9 +331,9 @@ class Objective:
     def __call__(self, trial):
         import optuna
 
+        from ganzoo import training
         from ganzoo.callbacks import NonFiniteLossError
         from ganzoo.checkpoint import CheckpointManager
-        from ganzoo.cli import train
 
         self._check_not_surplus(trial)
         recipe = self.space.suggest(trial)
@@ -358,23 +358,15 @@ class Objective:
         for key, value in s.score_protocol().items():
             trial.set_user_attr(key if key in ("metric", "features") else f"eval_{key}", value)
         every = s.eval_every or recipe.steps
-        argv = [train.PROGRAM, f"--model_dir={run_dir}", f"--dataset={s.dataset}",
-                f"--seed={s.seed}", f"--checkpoint_every={every}", "--keep_checkpoints=1",
-                "--sample_every=0", f"--num_samples={s.num_grid_samples}",
-                f"--log_every={min(100, every)}", "--fid_every=0",
-                "--progress" if s.progress else "--noprogress"]
-        if s.data_dir:
-            argv.append(f"--data_dir={s.data_dir}")
-        if resume:
-            argv.append("--resume")
-        for name, value in recipe.to_dict().items():
-            if value is not None:
-                argv.append(f"--{name}={value}")
-        train.parse_flags(argv)
+        options = training.RunOptions(
+            model_dir=run_dir, recipe=recipe, resume=resume, dataset=s.dataset,
+            data_dir=s.data_dir, seed=s.seed, checkpoint_every=every, keep_checkpoints=1,
+            sample_every=0, num_samples=s.num_grid_samples, log_every=min(100, every),
+            fid_every=0, progress=s.progress)
         start = time.perf_counter()
         score = _score_callback(trial, self.scorer, every, recipe.steps, earlier)
         try:
-            train.run(train.resolve_settings(), extra_callbacks=[score])
+            training.run(options, extra_callbacks=[score])
         except NonFiniteLossError as error:
             # A diverged run is a result of its recipe, not a failure to retry: pruned, marked.
             trial.set_user_attr("diverged", str(error))

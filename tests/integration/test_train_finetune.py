@@ -4,6 +4,7 @@ fresh optimizers. The zoo download itself is tested in test_zoo_publish_load.py;
 ganzoo.load is replaced by a stand-in "published" model with known weights."""
 import numpy as np
 import pytest
+from ganzoo import training  # the run itself
 from ganzoo.cli import train  # `ganzoo train`
 
 NAME = "sndcgan-ns-sn-cifar10"
@@ -30,8 +31,8 @@ def test_init_from_zoo_model_then_fit_on_other_data(tmp_path, monkeypatch):
                        "--lr", "1e-4", "--checkpoint_every", "2", "--num_samples", "4",
                        "--noprogress"])
     settings = train.resolve_settings()
-    assert settings["recipe"].normalization == "spectral" and settings["recipe"].g_lr == 1e-4
-    summary = train.run(settings)
+    assert settings.recipe.normalization == "spectral" and settings.recipe.g_lr == 1e-4
+    summary = training.run(settings)
 
     assert calls == [(NAME, True)]
     assert summary["d_step"] == 2  # fresh optimizers: the run's own steps only

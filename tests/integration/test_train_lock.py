@@ -16,6 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TRAIN = os.path.join(ROOT, "training", "train.py")
 
 
+from ganzoo import training  # noqa: E402  (the run itself)
 from ganzoo.cli import train  # noqa: E402  (`ganzoo train`; training/train.py forwards to it)
 
 
@@ -106,7 +107,7 @@ def test_refused_run_touches_nothing_in_a_locked_folder(tmp_path, monkeypatch):
             train.parse_flags(["train.py", "--model_dir", str(run_dir), "--architecture",
                                "sndcgan", "--dataset", "synthetic:8", "--noprogress", *extra])
             with pytest.raises(RunLockedError, match="in use by process"):
-                train.run(train.resolve_settings())
+                training.run(train.resolve_settings())
             assert _snapshot(run_dir) == before
     finally:
         running.release()
@@ -119,7 +120,7 @@ def test_refused_new_run_leaves_no_folder_behind(tmp_path):
     from ganzoo.data import DataError
 
     with pytest.raises(DataError, match="does not exist"):
-        train.run(train.resolve_settings())
+        training.run(train.resolve_settings())
     assert not run_dir.exists()
 
 

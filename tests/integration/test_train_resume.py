@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 import pytest
 
+from ganzoo import training  # the run itself (`ganzoo train` reads its flags into it)
 from ganzoo.checkpoint import read_metadata
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -183,7 +184,7 @@ def small_run(tmp_path_factory):
     train = _load_train_script()
     model_dir = tmp_path_factory.mktemp("small") / "run"
     train.parse_flags(["train.py", "--model_dir", str(model_dir), "--steps", "4", *SMALL])
-    train.run(train.resolve_settings())
+    training.run(train.resolve_settings())
     return train, model_dir
 
 
@@ -206,7 +207,7 @@ def test_resume_falls_back_from_a_corrupt_newest_checkpoint(small_run, tmp_path,
     newest.write_bytes(bytes(data))  # random bytes in the weights: HDF5 still opens it
     capsys.readouterr()
     train.parse_flags(["train.py", "--model_dir", str(run_dir), "--resume", "--steps", "6", *SMALL])
-    summary = train.run(train.resolve_settings())
+    summary = training.run(train.resolve_settings())
     out, err = capsys.readouterr()
     assert "skipping checkpoint ckpt-000000004.weights.h5" in err and "checksum" in err
     used = run_dir / "checkpoints" / "ckpt-000000002.weights.h5"
@@ -255,6 +256,6 @@ def test_final_weights_are_replaced_atomically(small_run, tmp_path, monkeypatch)
     monkeypatch.setattr(Generator, "save_weights", failing_save)
     train.parse_flags(["train.py", "--model_dir", str(run_dir), "--resume", "--steps", "6", *SMALL])
     with pytest.raises(OSError, match="disk full"):
-        train.run(train.resolve_settings())
+        training.run(train.resolve_settings())
     assert final.read_bytes() == before
     assert not [name for name in os.listdir(run_dir) if name.startswith(".partial-")]

@@ -23,6 +23,7 @@ from ganzoo.cli.main import main as cli
 from ganzoo.zoo import IntegrityError, load, preset, publishing
 from ganzoo.zoo.loading import evaluation_target
 from hub_server import HubServer
+from ganzoo import training  # the run itself
 from ganzoo.cli import train  # `ganzoo train`
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -54,7 +55,7 @@ def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("own")
     run_dir = tmp / "run"
     train.parse_flags(["train.py", "--model_dir", str(run_dir), *TRAIN_ARGS])
-    summary = train.run(train.resolve_settings())
+    summary = training.run(train.resolve_settings())
     assert summary["d_step"] == 4
     curve = [{"d_step": s, "fid": f, "fid_raw": r, "seconds": 2.0, "generated": 16, "reference": 16,
               "reference_split": "test", "dataset": "synthetic:16"} for s, f, r in ((2, 90.0, 95.0), (4, 80.0, 85.0))]
@@ -219,7 +220,7 @@ def test_export_preset_of_a_conditional_run(tmp_path, capsys):
             "--batch_size", "4", "--steps", "2", "--checkpoint_every", "2", "--sample_every", "2",
             "--num_samples", "4", "--seed", "0", "--noprogress"]
     train.parse_flags(["train.py", "--model_dir", str(run_dir), *args])
-    assert train.run(train.resolve_settings())["d_step"] == 2
+    assert training.run(train.resolve_settings())["d_step"] == 2
     assert (run_dir / "generator.weights.h5").is_file()
     out = tmp_path / "exported"
     assert cli(["export-preset", str(run_dir), "--out", str(out), "--num-samples", "4"]) == 0, capsys.readouterr().err

@@ -1,6 +1,5 @@
 """training/train.py: flags, --config, conflicts and bad input, all refused before any model is
 built (in-process, no training)."""
-import importlib.util
 import os
 import subprocess
 import sys
@@ -10,6 +9,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+from ganzoo import training  # noqa: E402  (the run itself)
 from ganzoo.cli import train  # noqa: E402  (`ganzoo train`; training/train.py forwards to it)
 
 
@@ -31,7 +31,7 @@ def settings(*args):
 
 def run(tmp_path, *args):
     train.parse_flags(["train.py", "--model_dir", str(tmp_path / "run"), "--noprogress", *args])
-    return train.run(train.resolve_settings())
+    return training.run(train.resolve_settings())
 
 
 def test_help_says_steps_are_discriminator_steps():
@@ -44,22 +44,22 @@ def test_help_says_steps_are_discriminator_steps():
 def test_config_gives_the_paper_settings_and_flags_override(tmp_path):
     s = settings("--config", "resnet_cifar-ns-sngp-cifar10", "--model_dir", str(tmp_path),
                  "--steps", "1000")
-    hyper = s["recipe"].to_dict()
+    hyper = s.recipe.to_dict()
     assert (hyper["architecture"], hyper["normalization"], hyper["penalty"]) == (
         "resnet_cifar", "spectral", "wgan_gp")
     assert hyper["penalty_weight"] == 1.0 and hyper["disc_iters"] == 5
-    assert hyper["steps"] == 1000 and list(s["explicit"]) == ["steps"]
-    assert s["dataset"] == "cifar10"
+    assert hyper["steps"] == 1000 and list(s.checked_fields) == ["steps"]
+    assert s.dataset == "cifar10"
     s = settings("--config", "sndcgan-ns-sn-cifar10", "--model_dir", str(tmp_path), "--lr", "1e-3")
-    assert s["recipe"].g_lr == s["recipe"].d_lr == 1e-3
+    assert s.recipe.g_lr == s.recipe.d_lr == 1e-3
 
 
 def test_explicit_flags_without_config(tmp_path):
     s = settings("--architecture", "sndcgan", "--loss", "hinge", "--penalty", "dragan",
                  "--penalty_weight", "10", "--g_lr", "1e-4", "--d_lr", "4e-4",
                  "--model_dir", str(tmp_path))
-    assert s["recipe"].loss == "hinge" and s["recipe"].d_lr == 4e-4
-    assert s["recipe"].g_lr == 1e-4 and s["recipe"].penalty_weight == 10.0
+    assert s.recipe.loss == "hinge" and s.recipe.d_lr == 4e-4
+    assert s.recipe.g_lr == 1e-4 and s.recipe.penalty_weight == 10.0
 
 
 @pytest.mark.parametrize("args, message", [
@@ -132,10 +132,10 @@ def test_a_config_penalty_weight_does_not_carry_over_to_another_penalty(tmp_path
                  "--model_dir", str(tmp_path))
     s = settings("--config", "sndcgan-ns-sn-cifar10", "--penalty", "wgan_gp",
                  "--penalty_weight", "10", "--model_dir", str(tmp_path))
-    assert (s["recipe"].penalty, s["recipe"].penalty_weight) == ("wgan_gp", 10.0)
+    assert (s.recipe.penalty, s.recipe.penalty_weight) == ("wgan_gp", 10.0)
     s = settings("--config", "sndcgan-ns-sngp-cifar10", "--penalty", "wgan_gp",
                  "--model_dir", str(tmp_path))  # the config's own penalty keeps its weight
-    assert s["recipe"].penalty_weight == 10.0
+    assert s.recipe.penalty_weight == 10.0
     with pytest.raises(train.UsageError, match="--penalty_weight must be at least 0"):
         settings("--architecture", "sndcgan", "--penalty", "r1", "--penalty_weight", "-1",
                  "--model_dir", str(tmp_path))
@@ -152,25 +152,25 @@ def test_build_gan_refuses_a_weight_without_a_penalty(monkeypatch):
 
 def test_d_lr_defaults_to_g_lr_as_in_build_gan(tmp_path):
     s = settings("--architecture", "sndcgan", "--g_lr", "1e-4", "--model_dir", str(tmp_path))
-    assert s["recipe"].g_lr == s["recipe"].d_lr == 1e-4
+    assert s.recipe.g_lr == s.recipe.d_lr == 1e-4
     # What build_gan does with the same arguments:
     import ganzoo
 
     gan = ganzoo.build_gan("sndcgan", resolution=8, g_lr=1e-4)
     assert float(gan.discriminator_optimizer.learning_rate) == pytest.approx(1e-4)
     s = settings("--architecture", "sndcgan", "--model_dir", str(tmp_path))
-    assert s["recipe"].g_lr == s["recipe"].d_lr == 2e-4
+    assert s.recipe.g_lr == s.recipe.d_lr == 2e-4
     # A config whose two rates are equal keeps them tied, as build_gan(recipe, g_lr=...) does;
     # a config with two different rates keeps its d_lr.
     s = settings("--config", "sndcgan-ns-sn-cifar10", "--g_lr", "1e-4", "--model_dir", str(tmp_path))
-    assert (s["recipe"].g_lr, s["recipe"].d_lr) == (1e-4, 1e-4)
+    assert (s.recipe.g_lr, s.recipe.d_lr) == (1e-4, 1e-4)
     from ganzoo.zoo import manifest
 
     gan = ganzoo.build_gan(manifest.load_recipe("sndcgan-ns-sn-cifar10"), resolution=8, g_lr=1e-4)
     assert float(gan.discriminator_optimizer.learning_rate) == pytest.approx(1e-4)
     s = settings("--config", "sndcgan-ns-sn-cifar10", "--g_lr", "1e-4", "--d_lr", "3e-4",
                  "--model_dir", str(tmp_path))
-    assert (s["recipe"].g_lr, s["recipe"].d_lr) == (1e-4, 3e-4)
+    assert (s.recipe.g_lr, s.recipe.d_lr) == (1e-4, 3e-4)
     untied = train.Recipe("sndcgan", g_lr=1e-4, d_lr=4e-4).override(g_lr=2e-4)
     assert (untied.g_lr, untied.d_lr) == (2e-4, 4e-4)
 

@@ -1,0 +1,73 @@
+"""ganzoo.training from Python, without the CLI: RunOptions' checks, a run, its resume, and what a
+resume refuses."""
+import dataclasses
+import json
+
+import pytest
+
+from ganzoo import training
+from ganzoo.checkpoint import read_metadata
+from ganzoo.recipe import Recipe
+
+TINY = Recipe("sndcgan", resolution=8, batch_size=4, steps=2)
+
+
+def options(tmp_path, **changes):
+    values = dict(model_dir=str(tmp_path / "run"), recipe=TINY, dataset="synthetic:16",
+                  checkpoint_every=2, sample_every=0, num_samples=0, log_every=2, progress=False)
+    values.update(changes)
+    return training.RunOptions(**values)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"recipe": None}, "A new run needs a recipe"),
+    ({"recipe": Recipe("sndcgan", disc_iters=2, steps=3)}, "--steps 3 counts discriminator steps"),
+    ({"checkpoint_every": 0}, "--checkpoint_every must be at least 1"),
+    ({"sample_every": -1}, "--sample_every must be 0 or more"),
+    ({"fid_every": 10, "fid_samples": 100}, "--fid_samples 100 is too few"),
+    ({"distribute": "tpu"}, "--distribute tpu: choose one of"),
+    ({"num_devices": 2}, "--num_devices needs --distribute data_parallel"),
+    ({"model_dir": ""}, "--model_dir is required"),
+])
+def test_options_are_checked_when_made(tmp_path, changes, message):
+    with pytest.raises(training.UsageError, match=message):
+        options(tmp_path, **changes)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_model_dir_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "run").write_text("x")
+    with pytest.raises(training.UsageError, match="is a file, not a folder"):
+        options(tmp_path)
+
+
+def test_run_then_resume_from_python(tmp_path):
+    first = options(tmp_path, seed=3)
+    summary = training.run(first)
+    assert (summary["d_step"], summary["g_step"]) == (2, 2)
+    run_dir = tmp_path / "run"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["training"] == TINY.to_dict()
+    assert (config["dataset"], config["seed"]) == ("synthetic:16", 3)
+    assert (run_dir / "generator.weights.h5").is_file()
+    assert (run_dir / "checkpoints" / "ckpt-000000002.weights.h5").is_file()
+
+    # A second run in the same folder must say resume.
+    with pytest.raises(training.UsageError, match="already holds checkpoints.*--resume"):
+        training.run(first)
+    # A resume that contradicts the checkpoint is refused before anything is built.
+    resume = dataclasses.replace(first, resume=True, recipe=TINY.override(steps=4), seed=None)
+    with pytest.raises(training.UsageError, match="--loss hinge conflicts with the run being "
+                                                  "resumed .* has loss ns"):
+        training.run(dataclasses.replace(resume, recipe=TINY.override(loss="hinge", steps=4)))
+    with pytest.raises(training.UsageError, match="--seed 5 conflicts with the run being resumed"):
+        training.run(dataclasses.replace(resume, seed=5))
+    with pytest.raises(training.UsageError, match="--steps 1: the run is already past it"):
+        training.run(dataclasses.replace(resume, recipe=None, checked_fields={"steps": 1}))
+
+    # The recipe in full (every field it sets is checked) with a longer run; no data set or
+    # seed given: both are the checkpoint's.
+    assert training.run(dataclasses.replace(resume, dataset=None))["d_step"] == 4
+    metadata = read_metadata(str(run_dir / "checkpoints" / "ckpt-000000004.weights.h5"))
+    assert (metadata["seed"], metadata["dataset"], metadata["hyper"]["steps"]) == (
+        3, "synthetic:16", 4)
