@@ -1,5 +1,7 @@
 """A training run: a recipe trained with GAN.fit in a run folder, resumably.
 
+    import dataclasses
+
     from ganzoo import training
     from ganzoo.zoo import manifest
 
