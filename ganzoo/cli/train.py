@@ -149,14 +149,14 @@ def resolve_settings():
                             f"--{name} {explicit[name]} conflicts with --init_from "
                             f"{FLAGS.init_from}, whose networks have {name} "
                             f"{getattr(base, name)}. Drop --{name}.")
-            recipe = base.override(**explicit).check_schedule()
+            recipe = base.override(**explicit)
         elif FLAGS.resume and "architecture" not in explicit:
             recipe = None  # the checkpoint's recipe
         elif "architecture" not in explicit:
             raise UsageError("Pass --config NAME (see `ganzoo list`) or --architecture "
                              "(sndcgan, resnet19, resnet_cifar) with the hyper-parameters.")
         else:
-            recipe = Recipe(**explicit).check_schedule()
+            recipe = Recipe(**explicit)  # (RunOptions checks the schedule)
     except RecipeError as error:
         raise recipe_usage_error(error) from None
     if _given("dataset"):
