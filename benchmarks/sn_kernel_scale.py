@@ -16,6 +16,12 @@ Adam's relative step stays what it is at the start. The table gives, per wrapped
 matrix of rows kh*kw*c_in and columns c_out), its largest singular value sigma, its rms, the
 relative step lr / rms, and the same for the paper's initialisation N(0, 0.02) of that shape.
 
+Two more columns give the shape of the spectrum, which W / sigma keeps and scaling does not
+change: the stable rank ||W||_F^2 / sigma^2 (about how many directions the normalised layer passes
+at full gain; the initialiser's is given beside it) and sigma_2 / sigma_1 (near 1: the top of the
+spectrum is flat, as in a trained SN discriminator; well below 1: one direction dominates and
+W / sigma scales every other direction down).
+
 Reads any Keras .weights.h5 (a preset's or run's discriminator, a ganzoo training checkpoint, the
 peer's state): every dataset named .../layer/vars/0 of two or more dimensions is a kernel that a
 spectral-norm wrapper holds. Needs only NumPy and h5py.
@@ -43,10 +49,14 @@ def wrapped_kernels(path):
 
 
 def kernel_scale(matrix, lr):
-    """sigma (largest singular value), rms, and the relative step lr / rms of one kernel."""
-    sigma = float(np.linalg.svd(matrix, compute_uv=False)[0])
+    """sigma (largest singular value), rms, the relative step lr / rms, the stable rank
+    ||W||_F^2 / sigma^2 and sigma_2 / sigma_1 (None for a single column) of one kernel."""
+    singular = np.linalg.svd(matrix, compute_uv=False)
+    sigma = float(singular[0])
     rms = float(np.sqrt(np.mean(np.square(matrix))))
-    return {"sigma": sigma, "rms": rms, "relative_step": lr / rms if rms else float("inf")}
+    return {"sigma": sigma, "rms": rms, "relative_step": lr / rms if rms else float("inf"),
+            "stable_rank": float(np.sum(np.square(singular)) / sigma ** 2) if sigma else 0.0,
+            "gap": float(singular[1] / sigma) if len(singular) > 1 and sigma else None}
 
 
 def init_scale(shape, lr, seed=0):
@@ -76,13 +86,16 @@ def main(argv=None):
             print("  no spectral-norm-wrapped kernel (no .../layer/vars/0 of 2 or more dims)")
             continue
         print(f"  {'layer':44s} {'matrix':>12s} {'sigma':>8s} {'rms':>8s} {'lr/rms':>8s}"
-              f"   init: {'sigma':>6s} {'lr/rms':>8s}   step vs init")
+              f"   init: {'sigma':>6s} {'lr/rms':>8s}   step vs init"
+              f"   {'srank':>7s} {'init':>7s} {'s2/s1':>6s}")
         for name, matrix in kernels:
             now, init = kernel_scale(matrix, args.lr), init_scale(matrix.shape, args.lr)
             shape = f"{matrix.shape[0]}x{matrix.shape[1]}"
             print(f"  {name[-44:]:44s} {shape:>12s} {now['sigma']:8.3f} {now['rms']:8.4f} "
                   f"{now['relative_step']:8.2e}         {init['sigma']:6.3f} "
-                  f"{init['relative_step']:8.2e}   {now['relative_step'] / init['relative_step']:.2f}x")
+                  f"{init['relative_step']:8.2e}   {now['relative_step'] / init['relative_step']:11.2f}x"
+                  f"   {now['stable_rank']:7.1f} {init['stable_rank']:7.1f} "
+                  f"{'-' if now['gap'] is None else format(now['gap'], '6.2f'):>6s}")
     return status
 
 

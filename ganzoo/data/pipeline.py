@@ -252,12 +252,19 @@ def load(dataset, batch_size, disc_iters=1, split="train", data_dir=None, seed=0
     return pipeline, source
 
 
-def take_images(source, count, seed=0):
-    """`count` images of a source as float32 [0, 1] numpy (N, H, W, 3), e.g. for FID references."""
+def take_images(source, count, seed=0, with_labels=False):
+    """`count` images of a source as float32 [0, 1] numpy (N, H, W, 3), e.g. for FID references;
+    with_labels: (images, their int32 labels), for a source that has labels."""
     count = min(int(count), len(source))
-    order = np.random.default_rng(seed).permutation(len(source))[:count]
+    order = np.sort(np.random.default_rng(seed).permutation(len(source))[:count])
     if source.images is not None:
-        chosen = source.images[np.sort(order)]
+        chosen = source.images[order]
     else:
-        chosen = np.stack([decode_image(source.records[i]) for i in np.sort(order)])
-    return chosen.astype(np.float32) / 255.0
+        chosen = np.stack([decode_image(source.records[i]) for i in order])
+    images = chosen.astype(np.float32) / 255.0
+    if not with_labels:
+        return images
+    if source.labels is None:
+        raise ValueError(f"The data set {source.name!r} has no labels: a class-conditional model "
+                         "needs a labelled data set (one folder per class).")
+    return images, np.asarray(source.labels, np.int32)[order]

@@ -1,6 +1,6 @@
-"""benchmarks/sn_kernel_scale.py: sigma, rms and Adam's relative step of spectral-norm kernels,
-checked on kernels built with a known singular value (c times a matrix of orthonormal columns:
-sigma = c, rms = c / sqrt(rows))."""
+"""benchmarks/sn_kernel_scale.py: sigma, rms, Adam's relative step and the spectrum's shape of
+spectral-norm kernels, checked on kernels built with known singular values (c times a matrix of
+orthonormal columns: sigma = c, rms = c / sqrt(rows); U diag(s) V^T)."""
 import pathlib
 import sys
 
@@ -49,9 +49,23 @@ def test_sigma_rms_and_relative_step_match_the_closed_form(tmp_path):
     assert conv["sigma"] == pytest.approx(3.0, rel=1e-9)
     assert conv["rms"] == pytest.approx(3.0 / np.sqrt(36), rel=1e-9)
     assert conv["relative_step"] == pytest.approx(2e-4 * np.sqrt(36) / 3.0, rel=1e-9)
+    # All 8 singular values are 3: a flat spectrum passes all 8 directions at full gain.
+    assert conv["stable_rank"] == pytest.approx(8.0, rel=1e-9)
+    assert conv["gap"] == pytest.approx(1.0, rel=1e-9)
     dense = sn_kernel_scale.kernel_scale(found["discriminator/fc"], lr=1e-3)
     assert dense["sigma"] == pytest.approx(0.5, rel=1e-3)  # stored as float16
     assert dense["rms"] == pytest.approx(0.5 / np.sqrt(32), rel=1e-3)
+    assert dense["stable_rank"] == pytest.approx(1.0) and dense["gap"] is None  # one column
+
+
+def test_stable_rank_and_gap_of_a_known_spectrum():
+    # U diag(4, 2, 1) V^T: stable rank (16 + 4 + 1) / 16, sigma_2 / sigma_1 = 1/2; the rank-1
+    # part that dominates is what W / sigma keeps at gain 1 while it scales the rest down.
+    u, v = _orthonormal_columns(20, 3, 2), _orthonormal_columns(3, 3, 3)
+    scale = sn_kernel_scale.kernel_scale(u @ np.diag([4.0, 2.0, 1.0]) @ v.T, lr=2e-4)
+    assert scale["sigma"] == pytest.approx(4.0, rel=1e-9)
+    assert scale["stable_rank"] == pytest.approx(21.0 / 16.0, rel=1e-9)
+    assert scale["gap"] == pytest.approx(0.5, rel=1e-9)
 
 
 def test_init_scale_is_the_papers_initialiser():
@@ -69,6 +83,7 @@ def test_command_prints_each_file_and_refuses_an_unreadable_one(tmp_path, capsys
     assert sn_kernel_scale.main([str(tmp_path / "d.weights.h5"), str(tmp_path / "plain.weights.h5")]) == 0
     out = capsys.readouterr().out
     assert "36x8" in out and "   3.000" in out and "no spectral-norm-wrapped kernel" in out
+    assert "srank" in out and "s2/s1" in out
     (tmp_path / "torn.weights.h5").write_bytes(b"torn")
     assert sn_kernel_scale.main([str(tmp_path / "torn.weights.h5")]) == 2
     assert "not a readable .weights.h5 file" in capsys.readouterr().err

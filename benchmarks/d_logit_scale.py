@@ -1,0 +1,132 @@
+r"""How far apart a discriminator scores real test images and its own generator's samples.
+
+    python benchmarks/d_logit_scale.py runs/sndcgan-cpu-tf                 # its newest checkpoint
+    python benchmarks/d_logit_scale.py runs/sndcgan-cpu-tf --checkpoint ckpt-000002000.weights.h5
+    python benchmarks/d_logit_scale.py sndcgan-ns-sn-cifar10               # a zoo model or preset
+
+The losses a run logs are averages; this shows what is behind them. For each source it prints the
+logits of `--num` real images (the data set's test split, the same seeded subset every time) and of
+as many samples of the raw generator: their mean and std, the non-saturating D loss on them
+(softplus(-real) + softplus(fake), 2 ln 2 = 1.386 when every logit is 0), and the AUC, the chance
+that a real image scores above a fake one (0.5: D cannot tell them apart). Both networks run in
+inference mode (G's batch norm with its moving statistics), as in sampling.
+
+A discriminator under the paper's spectral norm starts with logits of order 0.01 (each normalised
+layer scales a typical input down), so the loss sits near 1.386 until D learns to pass its input
+through; benchmarks/sn_kernel_scale.py shows the kernels' side of it.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+PROGRAM = "d_logit_scale.py"
+
+
+def softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def logit_summary(real, fake):
+    """Mean and std of each side, the NS D loss and the AUC (ties count half) of two logit arrays."""
+    real, fake = np.asarray(real, np.float64).ravel(), np.asarray(fake, np.float64).ravel()
+    from scipy.stats import rankdata
+
+    # AUC = P(real > fake) + P(real == fake) / 2: the Mann-Whitney U of the pooled ranks.
+    ranks = rankdata(np.concatenate([real, fake]))  # ties get their average rank
+    auc = (ranks[: len(real)].sum() - len(real) * (len(real) + 1) / 2.0) / (len(real) * len(fake))
+    return {"real_mean": real.mean(), "real_std": real.std(), "fake_mean": fake.mean(),
+            "fake_std": fake.std(), "d_loss": softplus(-real).mean() + softplus(fake).mean(),
+            "auc": auc}
+
+
+def _run_gan(run_dir, checkpoint):
+    """(GAN, data set name, label) of a ganzoo train run folder at one of its checkpoints."""
+    import ganzoo
+    from ganzoo.checkpoint import CheckpointManager
+
+    config_path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(config_path):
+        raise SystemExit(f"{PROGRAM}: {run_dir} has no config.json: give a folder `ganzoo train "
+                         "--model_dir` wrote, or a zoo name or preset folder.")
+    with open(config_path) as handle:
+        config = json.load(handle)
+    manager = CheckpointManager(os.path.join(run_dir, "checkpoints"))
+    path = None if checkpoint is None else (
+        checkpoint if os.path.isabs(checkpoint) or os.path.exists(checkpoint)
+        else os.path.join(run_dir, "checkpoints", checkpoint))
+    if path is not None and not os.path.isfile(path):
+        raise SystemExit(f"{PROGRAM}: no checkpoint {path}; list {run_dir}/checkpoints for the names.")
+    if path is None and not manager.checkpoints():
+        raise SystemExit(f"{PROGRAM}: {run_dir}/checkpoints holds no checkpoint yet.")
+    gan = ganzoo.build_gan(config["training"], seed=config.get("seed", 0))
+    manager.restore(gan, path)  # a file that fails its checksum or does not load is refused
+    label = f"{run_dir} at D step {gan.d_steps} ({os.path.basename(manager.restored_path)})"
+    return gan, config.get("dataset", "cifar10"), label
+
+
+def _zoo_gan(spec):
+    import ganzoo
+
+    gan = ganzoo.load(spec, with_discriminator=True)
+    return gan, gan.preset_info.dataset, f"{spec} at D step {gan.preset_info.d_steps}"
+
+
+def measure(gan, dataset, num, seed=0, data_dir=None, batch_size=128):
+    """logit_summary of `num` real test images against `num` raw-generator samples (a conditional
+    model's samples take the real images' classes, and D scores each image with its class)."""
+    from ganzoo.data.pipeline import take_images
+    from ganzoo.data.sources import load_source
+
+    resolution = gan.generator.resolution
+    source = load_source(dataset, split="test", data_dir=data_dir, synthetic_resolution=resolution)
+    if source.image_shape is None or tuple(source.image_shape[:2]) != (resolution, resolution):
+        raise SystemExit(f"{PROGRAM}: the {dataset} test images are {source.image_shape} and the "
+                         f"model's are {resolution}x{resolution}; this tool reads images at their "
+                         "own size: give a data set of the model's resolution.")
+    if gan.num_classes:
+        real, labels = take_images(source, num, seed=seed, with_labels=True)
+    else:
+        real, labels = take_images(source, num, seed=seed), None
+    fake = gan.generator.sample(len(real), seed=seed, batch_size=batch_size, labels=labels)
+
+    def logits(images):
+        return np.concatenate([
+            np.asarray(gan.discriminator(
+                images[i:i + batch_size], training=False,
+                **({} if labels is None else {"labels": labels[i:i + batch_size]})))
+            for i in range(0, len(images), batch_size)])
+
+    return logit_summary(logits(real), logits(fake))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", nargs="+", help="a ganzoo train run folder, a zoo name or a preset folder")
+    parser.add_argument("--checkpoint", help="a run folder's checkpoint file (default: its newest)")
+    parser.add_argument("--num", type=int, default=512, help="real images and samples (each)")
+    parser.add_argument("--seed", type=int, default=0, help="the real subset's and the samples' seed")
+    parser.add_argument("--data_dir", help="where the data set's files are (default: ganzoo's)")
+    args = parser.parse_args(argv)
+    if args.num < 2:
+        parser.error(f"--num must be 2 or more; got {args.num}.")
+    if args.seed < 0:
+        parser.error(f"--seed must be non-negative; got {args.seed}.")
+    print(f"{'source':60s} {'real logits':>16s} {'fake logits':>16s} {'NS d_loss':>9s} {'AUC':>6s}")
+    for source in args.source:
+        is_run = os.path.isfile(os.path.join(source, "config.json")) and os.path.isdir(
+            os.path.join(source, "checkpoints"))
+        if args.checkpoint and not is_run:
+            parser.error(f"--checkpoint needs a run folder; {source} is not one.")
+        gan, dataset, label = _run_gan(source, args.checkpoint) if is_run else _zoo_gan(source)
+        row = measure(gan, dataset, args.num, seed=args.seed, data_dir=args.data_dir)
+        print(f"{label[-60:]:60s} {row['real_mean']:+7.3f} ± {row['real_std']:6.3f} "
+              f"{row['fake_mean']:+7.3f} ± {row['fake_std']:6.3f} {row['d_loss']:9.3f} {row['auc']:6.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
