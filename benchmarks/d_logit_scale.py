@@ -11,6 +11,11 @@ as many samples of the raw generator: their mean and std, the non-saturating D l
 that a real image scores above a fake one (0.5: D cannot tell them apart). Both networks run in
 inference mode (G's batch norm with its moving statistics), as in sampling.
 
+`--train_d_steps N` then trains D alone for N steps of the model's own training step with G frozen
+(G's learning rate 0) on the training split, and measures again: whether D can still tell G's
+samples from real images when G does not answer. A D that separates them within a few dozen steps
+is not stuck; a loss near 1.386 during training then means G follows D's every move.
+
 A discriminator under the paper's spectral norm starts with logits of order 0.01 (each normalised
 layer scales a typical input down), so the loss sits near 1.386 until D learns to pass its input
 through; benchmarks/sn_kernel_scale.py shows the kernels' side of it.
@@ -102,6 +107,26 @@ def measure(gan, dataset, num, seed=0, data_dir=None, batch_size=128):
     return logit_summary(logits(real), logits(fake))
 
 
+def train_discriminator_alone(gan, dataset, steps, batch_size, seed=0, data_dir=None):
+    """`steps` D steps of the GAN's own step with G frozen (its optimiser's learning rate 0; its
+    batch-norm statistics still move, as in any training step); returns the mean D loss logged."""
+    from ganzoo.data.pipeline import load
+
+    resolution = gan.generator.resolution
+    pipeline, _ = load(dataset, batch_size, gan.disc_iters, split="train", data_dir=data_dir,
+                       seed=seed, resolution=resolution, labels=bool(gan.num_classes))
+    gan.generator_optimizer.learning_rate.assign(0.0)
+    history = gan.fit(pipeline, steps_per_epoch=max(1, steps // gan.disc_iters), epochs=1, verbose=0,
+                      shuffle=False)
+    return float(history.history["d_loss"][-1])
+
+
+def _print_row(label, row):
+    print(f"{label[-60:]:60s} {row['real_mean']:+7.3f} ± {row['real_std']:6.3f} "
+          f"{row['fake_mean']:+7.3f} ± {row['fake_std']:6.3f} {row['d_loss']:9.3f} {row['auc']:6.3f}",
+          flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -110,11 +135,17 @@ def main(argv=None):
     parser.add_argument("--num", type=int, default=512, help="real images and samples (each)")
     parser.add_argument("--seed", type=int, default=0, help="the real subset's and the samples' seed")
     parser.add_argument("--data_dir", help="where the data set's files are (default: ganzoo's)")
+    parser.add_argument("--train_d_steps", type=int, default=0,
+                        help="then train D alone this many steps (G frozen) and measure again")
+    parser.add_argument("--batch_size", type=int, default=64, help="batch of --train_d_steps")
     args = parser.parse_args(argv)
     if args.num < 2:
         parser.error(f"--num must be 2 or more; got {args.num}.")
     if args.seed < 0:
         parser.error(f"--seed must be non-negative; got {args.seed}.")
+    if args.train_d_steps < 0 or args.batch_size < 1:
+        parser.error("--train_d_steps must be 0 or more and --batch_size 1 or more; got "
+                     f"{args.train_d_steps} and {args.batch_size}.")
     print(f"{'source':60s} {'real logits':>16s} {'fake logits':>16s} {'NS d_loss':>9s} {'AUC':>6s}")
     for source in args.source:
         is_run = os.path.isfile(os.path.join(source, "config.json")) and os.path.isdir(
@@ -122,9 +153,12 @@ def main(argv=None):
         if args.checkpoint and not is_run:
             parser.error(f"--checkpoint needs a run folder; {source} is not one.")
         gan, dataset, label = _run_gan(source, args.checkpoint) if is_run else _zoo_gan(source)
-        row = measure(gan, dataset, args.num, seed=args.seed, data_dir=args.data_dir)
-        print(f"{label[-60:]:60s} {row['real_mean']:+7.3f} ± {row['real_std']:6.3f} "
-              f"{row['fake_mean']:+7.3f} ± {row['fake_std']:6.3f} {row['d_loss']:9.3f} {row['auc']:6.3f}")
+        _print_row(label, measure(gan, dataset, args.num, seed=args.seed, data_dir=args.data_dir))
+        if args.train_d_steps:
+            train_discriminator_alone(gan, dataset, args.train_d_steps, args.batch_size,
+                                      seed=args.seed, data_dir=args.data_dir)
+            _print_row(f"  then {args.train_d_steps} steps of D alone",
+                       measure(gan, dataset, args.num, seed=args.seed, data_dir=args.data_dir))
     return 0
 
 

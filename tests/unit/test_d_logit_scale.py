@@ -105,9 +105,11 @@ def test_command_reads_a_run_folder_at_its_newest_or_a_named_checkpoint(tmp_path
         dataset="synthetic:16", checkpoint_every=1, keep_checkpoints=2, sample_every=0,
         num_samples=0, log_every=2, progress=False))
     capsys.readouterr()
-    assert d_logit_scale.main([str(run_dir), "--num", "6"]) == 0
+    assert d_logit_scale.main([str(run_dir), "--num", "6", "--train_d_steps", "2", "--batch_size", "4"]) == 0
     assert d_logit_scale.main([str(run_dir), "--num", "6", "--checkpoint", "ckpt-000000001.weights.h5"]) == 0
-    rows = [line for line in capsys.readouterr().out.splitlines() if " at D step " in line]
+    out = capsys.readouterr().out
+    assert out.count("then 2 steps of D alone") == 1
+    rows = [line for line in out.splitlines() if " at D step " in line]
     assert len(rows) == 2
     assert "at D step 2 (ckpt-000000002.weights.h5)" in rows[0]
     assert "at D step 1 (ckpt-000000001.weights.h5)" in rows[1]
@@ -118,3 +120,16 @@ def test_command_reads_a_run_folder_at_its_newest_or_a_named_checkpoint(tmp_path
     path.write_bytes(bytes(data))
     with pytest.raises(Exception, match="does not match its checksum"):
         d_logit_scale.main([str(run_dir), "--num", "6", "--checkpoint", str(path)])
+
+
+def test_training_d_alone_leaves_g_unchanged():
+    import ganzoo
+
+    gan = ganzoo.build_gan("sndcgan", resolution=8, seed=0)
+    g_before = [np.array(w) for w in gan.generator.trainable_weights]
+    d_before = [np.array(w) for w in gan.discriminator.trainable_weights]
+    d_loss = d_logit_scale.train_discriminator_alone(gan, "synthetic:16", 3, batch_size=4)
+    assert gan.d_steps == 3 and np.isfinite(d_loss)
+    for before, after in zip(g_before, gan.generator.trainable_weights):
+        np.testing.assert_array_equal(before, np.array(after))
+    assert any(not np.array_equal(b, np.array(a)) for b, a in zip(d_before, gan.discriminator.trainable_weights))
