@@ -75,7 +75,13 @@ def _run_gan(run_dir, checkpoint):
 def _zoo_gan(spec):
     import ganzoo
 
-    gan = ganzoo.load(spec, with_discriminator=True)
+    from ganzoo.zoo.hub import ZooError
+
+    try:
+        gan = ganzoo.load(spec, with_discriminator=True)
+    except (ValueError, ZooError) as error:  # an unknown name, or a folder that is no preset
+        raise SystemExit(f"{PROGRAM}: {spec} is neither a run folder (config.json and "
+                         f"checkpoints/) nor a zoo model: {error}") from None
     return gan, gan.preset_info.dataset, f"{spec} at D step {gan.preset_info.d_steps}"
 
 

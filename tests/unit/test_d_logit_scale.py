@@ -84,6 +84,8 @@ def test_command_refuses_a_folder_that_is_no_run(tmp_path, capsys):
     with pytest.raises(SystemExit):
         d_logit_scale.main([str(tmp_path), "--checkpoint", "ckpt-000000001.weights.h5"])
     assert "needs a run folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="is neither a run folder .* nor a zoo model: .*no metadata.json"):
+        d_logit_scale.main([str(tmp_path)])
 
 
 def test_command_refuses_a_run_without_the_checkpoint(tmp_path):
