@@ -199,20 +199,36 @@ def _resumed_run(options, metadata, checkpoint_path):
         metadata.get("config", options.config), metadata.get("init_from", options.init_from))
 
 
-def _fid_reference(options, run, resolution):
-    """`fid_samples` images of the FID reference split (the training split when the data set has
-    no such split)."""
+def fid_reference(dataset, split, count, seed, resolution, resize=False, crop_or_pad=False,
+                  data_dir=None, fallback_split=None):
+    """`count` images of a run's FID reference split (`fallback_split` when the data set has no
+    such split), chosen by `seed` and fitted to `resolution` as the run's training images are
+    (--resize, --crop_or_pad): what `--fid_every` and training/fid_curve.py compare G with."""
     from ganzoo import data as gdata
 
-    def source(split):
-        return gdata.load_source(run.dataset, split=split, data_dir=options.data_dir,
-                                 synthetic_resolution=resolution, allow_mixed_sizes=run.resize)
+    def source(name):
+        return gdata.load_source(dataset, split=name, data_dir=data_dir,
+                                 synthetic_resolution=resolution,
+                                 allow_mixed_sizes=bool(resize or crop_or_pad))
 
     try:
-        images = source(options.fid_split)
+        images = source(split)
     except gdata.DataError:
-        images = source(options.split)
-    return gdata.take_images(images, options.fid_samples, seed=run.seed)
+        if fallback_split is None:
+            raise
+        images = source(fallback_split)
+    return gdata.take_images(images, count, seed=seed, resolution=resolution,
+                             crop_or_pad=bool(crop_or_pad) or None)
+
+
+def fid_reference_key(dataset, split, count, seed, resolution, resize=False, crop_or_pad=False):
+    """What names a run's FID reference (the key of its cached statistics, fid_reference.npz)."""
+    from ganzoo import callbacks as gcallbacks
+
+    key = gcallbacks.fid_reference_key(dataset, split, count, seed, resolution)
+    if resize or crop_or_pad:  # (absent otherwise: the caches of earlier runs stay valid)
+        key["fit"] = "crop_or_pad" if crop_or_pad else "resize"
+    return key
 
 
 def _final_weights(gan, model_dir):
@@ -329,7 +345,9 @@ def _run_locked(options, extra_callbacks=()):
     fid_fn = None
     if options.fid_every:
         def fid_reference():
-            reference = _fid_reference(options, run, hyper["resolution"])
+            reference = fid_reference(run.dataset, options.fid_split, options.fid_samples,
+                                      run.seed, hyper["resolution"], run.resize, run.crop_or_pad,
+                                      options.data_dir, fallback_split=options.split)
             if len(reference) <= FID_FEATURES:
                 raise UsageError(
                     f"The FID reference of {run.dataset} (split {options.fid_split}) has "
@@ -340,9 +358,9 @@ def _run_locked(options, extra_callbacks=()):
         fid_fn, reason = gcallbacks.make_fid_fn(
             fid_reference, options.fid_samples, seed=run.seed,
             cache_path=os.path.join(model_dir, "fid_reference.npz"),
-            cache_key=gcallbacks.fid_reference_key(run.dataset, options.fid_split,
-                                                   options.fid_samples, run.seed,
-                                                   hyper["resolution"]))
+            cache_key=fid_reference_key(run.dataset, options.fid_split, options.fid_samples,
+                                        run.seed, hyper["resolution"], run.resize,
+                                        run.crop_or_pad))
         if fid_fn is None:
             print(f"{PROGRAM}: FID disabled: {reason}.")
 

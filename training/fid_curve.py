@@ -33,7 +33,7 @@ def main(argv):
         return 2
 
     import ganzoo
-    from ganzoo import callbacks, data
+    from ganzoo import callbacks, training
     from ganzoo.checkpoint import CheckpointManager, read_metadata
     from ganzoo.figures import read_fid_records
 
@@ -54,16 +54,18 @@ def main(argv):
         metadata = read_metadata(path)
         hyper, seed = dict(metadata["hyper"]), metadata.get("seed", 0)
         if fid_fn is None:
+            fit = (hyper["resolution"], metadata.get("resize", False),
+                   metadata.get("crop_or_pad", False))
+
             def reference():
-                source = data.load_source(metadata["dataset"], split=FLAGS.split,
-                                          data_dir=FLAGS.data_dir)
-                return data.take_images(source, FLAGS.samples, seed=seed)
+                return training.fid_reference(metadata["dataset"], FLAGS.split, FLAGS.samples,
+                                              seed, *fit, data_dir=FLAGS.data_dir)
 
             fid_fn, reason = callbacks.make_fid_fn(
                 reference, FLAGS.samples, seed=seed,
                 cache_path=os.path.join(FLAGS.run_dir, "fid_reference.npz"),
-                cache_key=callbacks.fid_reference_key(metadata["dataset"], FLAGS.split,
-                                                      FLAGS.samples, seed, hyper["resolution"]))
+                cache_key=training.fid_reference_key(metadata["dataset"], FLAGS.split,
+                                                     FLAGS.samples, seed, *fit))
             if fid_fn is None:
                 print(f"fid_curve.py: error: {reason}.", file=sys.stderr)
                 return 2

@@ -252,16 +252,29 @@ def load(dataset, batch_size, disc_iters=1, split="train", data_dir=None, seed=0
     return pipeline, source
 
 
-def take_images(source, count, seed=0, with_labels=False):
+def take_images(source, count, seed=0, with_labels=False, resolution=None, crop_or_pad=None):
     """`count` images of a source as float32 [0, 1] numpy (N, H, W, 3), e.g. for FID references;
-    with_labels: (images, their int32 labels), for a source that has labels."""
+    with_labels: (images, their int32 labels), for a source that has labels.
+
+    resolution: images of another size are fitted to it as make_dataset fits them for training
+    (`crop_or_pad`, default the source's: the central patch; else a central square crop and an
+    antialiased resize), so that a FID reference holds what the model is trained to make."""
     count = min(int(count), len(source))
     order = np.sort(np.random.default_rng(seed).permutation(len(source))[:count])
     if source.images is not None:
         chosen = source.images[order]
     else:
-        chosen = np.stack([decode_image(source.records[i]) for i in order])
-    images = chosen.astype(np.float32) / 255.0
+        chosen = [decode_image(source.records[i]) for i in order]
+    if crop_or_pad is None:
+        crop_or_pad = getattr(source, "crop_or_pad", False)
+    if resolution is not None and {image.shape[:2] for image in chosen} != {(resolution,) * 2}:
+        images = np.stack([np.asarray(_to_float(image[None], resolution, crop_or_pad))[0]
+                           for image in chosen])
+    elif len({image.shape for image in chosen}) > 1:
+        raise DataError(f"{source.name} mixes image sizes: give take_images a resolution to fit "
+                        "them to.")
+    else:
+        images = np.stack(chosen).astype(np.float32) / 255.0
     if not with_labels:
         return images
     if source.labels is None:

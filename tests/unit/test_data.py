@@ -139,6 +139,34 @@ def test_resize_allows_mixed_sizes(tmp_path):
     assert _first_batches(dataset, 1)[0].shape == (3, 4, 4, 3)
 
 
+
+def test_take_images_fits_images_to_a_resolution_as_training_does(tmp_path):
+    """A FID reference holds what the model trains on: the pipeline's images, and for
+    crop_or_pad the central patch of each image as NumPy slices it."""
+    (tmp_path / "x").mkdir()
+    arrays = [_images(1, 8, seed=1)[0], _images(1, 16, seed=2)[0][:12], _images(1, 16, seed=3)[0]]
+    for name, array in zip("abc", arrays):
+        Image.fromarray(array).save(tmp_path / "x" / f"{name}.png")
+    source = data.load_source(str(tmp_path / "x"), allow_mixed_sizes=True)
+    with pytest.raises(data.DataError, match="mixes image sizes: give take_images a resolution"):
+        data.take_images(source, 3)
+    fitted = data.take_images(source, 3, resolution=4)  # all 3, in the source's order
+    trained = _first_batches(data.make_dataset(source, 3, resolution=4, resize=True,
+                                               shuffle=False), 1)[0]
+    assert fitted.shape == (3, 4, 4, 3)
+    np.testing.assert_allclose(fitted, trained, atol=1e-6)
+    patches = data.take_images(source, 3, resolution=8, crop_or_pad=True)
+    np.testing.assert_array_equal(patches[0], arrays[0] / np.float32(255))
+    np.testing.assert_array_equal(patches[2], arrays[2][4:12, 4:12] / np.float32(255))
+    # 12 high, 16 wide: rows 2..10 of the 12, columns 4..12 of the 16.
+    np.testing.assert_array_equal(patches[1], arrays[1][2:10, 4:12] / np.float32(255))
+    # Images already of the resolution are returned as they are.
+    (tmp_path / "y").mkdir()
+    Image.fromarray(arrays[0]).save(tmp_path / "y" / "a.png")
+    np.testing.assert_array_equal(data.take_images(data.load_source(str(tmp_path / "y")), 1,
+                                                   resolution=8)[0], arrays[0] / np.float32(255))
+
+
 # ---- errors before training ------------------------------------------------------------------
 
 

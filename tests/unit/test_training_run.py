@@ -3,6 +3,7 @@ resume refuses."""
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 from ganzoo import training
@@ -71,3 +72,25 @@ def test_run_then_resume_from_python(tmp_path):
     metadata = read_metadata(str(run_dir / "checkpoints" / "ckpt-000000004.weights.h5"))
     assert (metadata["seed"], metadata["dataset"], metadata["hyper"]["steps"]) == (
         3, "synthetic:16", 4)
+
+
+def test_fid_reference_is_fitted_as_the_training_images_and_keyed_by_the_fit(tmp_path):
+    """--resize / --crop_or_pad runs compare G with reference images fitted as their training
+    images are (once native-size images, and a crash on mixed sizes), cached under their own key."""
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name, (height, width) in zip("abc", ((8, 8), (12, 16), (16, 16))):
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(
+            folder / f"{name}.png")
+    for fit in ({"resize": True}, {"crop_or_pad": True}):
+        images = training.fid_reference(str(folder), "test", 3, 0, 4, data_dir=None,
+                                        fallback_split="train", **fit)
+        assert images.shape == (3, 4, 4, 3) and 0.0 <= images.min() and images.max() <= 1.0
+    plain = training.fid_reference_key("cifar10", "test", 5000, 0, 32)
+    assert plain == {"dataset": "cifar10", "split": "test", "count": 5000, "seed": 0,
+                     "resolution": 32}  # the key of every earlier run's cache, unchanged
+    assert training.fid_reference_key("x", "test", 5000, 0, 32, resize=True)["fit"] == "resize"
+    assert training.fid_reference_key("x", "test", 5000, 0, 32, crop_or_pad=True)["fit"] == "crop_or_pad"
