@@ -3,6 +3,7 @@ r"""How far apart a discriminator scores real test images and its own generator'
     python benchmarks/d_logit_scale.py runs/sndcgan-cpu-tf                 # its newest checkpoint
     python benchmarks/d_logit_scale.py runs/sndcgan-cpu-tf --checkpoint ckpt-000002000.weights.h5
     python benchmarks/d_logit_scale.py sndcgan-ns-sn-cifar10               # a zoo model or preset
+    python benchmarks/d_logit_scale.py runs/peer-kerasio --checkpoint peer-00003000.weights.h5
 
 The losses a run logs are averages; this shows what is behind them. For each source it prints the
 logits of `--num` real images (the data set's test split, the same seeded subset every time) and of
@@ -15,6 +16,10 @@ inference mode (G's batch norm with its moving statistics), as in sampling.
 (G's learning rate 0) on the training split, and measures again: whether D can still tell G's
 samples from real images when G does not answer. A D that separates them within a few dozen steps
 is not stuck; a loss near 1.386 during training then means G follows D's every move.
+
+A run folder of benchmarks/peer_fid_curve.py (the keras.io peer, TensorFlow only) is measured the
+same way, at its newest state or at `--checkpoint` (a peer-XXXXXXXX.weights.h5 file), so that the
+peer's D and a ganzoo run's can be compared at equal steps.
 
 A discriminator under the paper's spectral norm starts with logits of order 0.01 (each normalised
 layer scales a typical input down), so the loss sits near 1.386 until D learns to pass its input
@@ -70,6 +75,47 @@ def _run_gan(run_dir, checkpoint):
     manager.restore(gan, path)  # a file that fails its checksum or does not load is refused
     label = f"{run_dir} at D step {gan.d_steps} ({os.path.basename(manager.restored_path)})"
     return gan, config.get("dataset", "cifar10"), label
+
+
+class _PeerModels:
+    """The keras.io peer's two networks as `measure` reads a ganzoo GAN: an unconditional D, and
+    G behind ganzoo's `sample`."""
+
+    num_classes = 0
+
+    def __init__(self, gan, sampler):
+        self.discriminator = gan.discriminator
+        self.generator = sampler
+
+
+def _peer_gan(run_dir, checkpoint):
+    """(the peer's models, data set name, label) of a benchmarks/peer_fid_curve.py run folder at
+    its newest state or at `checkpoint` (a state file, in the folder or a path)."""
+    import keras
+
+    import peer_fid_curve
+
+    if keras.backend.backend() != "tensorflow":
+        raise SystemExit(f"{PROGRAM}: {run_dir} is a keras.io peer run, which is TensorFlow code: "
+                         "set KERAS_BACKEND=tensorflow.")
+    try:
+        d_step, _, path, settings = peer_fid_curve.read_progress(run_dir)
+    except peer_fid_curve.UsageError as error:
+        raise SystemExit(f"{PROGRAM}: {error}") from None
+    if checkpoint is not None:
+        path = checkpoint if os.path.exists(checkpoint) else os.path.join(run_dir, checkpoint)
+        match = peer_fid_curve.STATE_PATTERN.fullmatch(os.path.basename(path))
+        if not os.path.isfile(path) or not match:
+            raise SystemExit(f"{PROGRAM}: no peer state {path}: give a peer-XXXXXXXX.weights.h5 "
+                             f"file that benchmarks/peer_fid_curve.py wrote for {run_dir}.")
+        d_step = int(match.group(1))
+    gan = peer_fid_curve.build_peer(settings)
+    try:
+        gan.load_weights(path)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"{PROGRAM}: {path} is not a state of this peer run ({error}).") from None
+    label = f"{run_dir} (keras.io peer) at D step {d_step} ({os.path.basename(path)})"
+    return _PeerModels(gan, peer_fid_curve.PeerSampler(gan.generator)), settings["dataset"], label
 
 
 def _zoo_gan(spec):
@@ -136,8 +182,10 @@ def _print_row(label, row):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", nargs="+", help="a ganzoo train run folder, a zoo name or a preset folder")
-    parser.add_argument("--checkpoint", help="a run folder's checkpoint file (default: its newest)")
+    parser.add_argument("source", nargs="+", help="a ganzoo train run folder, a zoo name, a preset folder "
+                        "or a benchmarks/peer_fid_curve.py run folder")
+    parser.add_argument("--checkpoint", help="a run folder's checkpoint file, or a peer run's state file "
+                        "(default: its newest)")
     parser.add_argument("--num", type=int, default=512, help="real images and samples (each)")
     parser.add_argument("--seed", type=int, default=0, help="the real subset's and the samples' seed")
     parser.add_argument("--data_dir", help="where the data set's files are (default: ganzoo's)")
@@ -156,9 +204,18 @@ def main(argv=None):
     for source in args.source:
         is_run = os.path.isfile(os.path.join(source, "config.json")) and os.path.isdir(
             os.path.join(source, "checkpoints"))
-        if args.checkpoint and not is_run:
+        is_peer = os.path.isfile(os.path.join(source, "progress.json"))
+        if args.checkpoint and not (is_run or is_peer):
             parser.error(f"--checkpoint needs a run folder; {source} is not one.")
-        gan, dataset, label = _run_gan(source, args.checkpoint) if is_run else _zoo_gan(source)
+        if is_peer and args.train_d_steps:
+            parser.error(f"--train_d_steps trains a ganzoo model's D; {source} is a keras.io "
+                         "peer run.")
+        if is_run:
+            gan, dataset, label = _run_gan(source, args.checkpoint)
+        elif is_peer:
+            gan, dataset, label = _peer_gan(source, args.checkpoint)
+        else:
+            gan, dataset, label = _zoo_gan(source)
         _print_row(label, measure(gan, dataset, args.num, seed=args.seed, data_dir=args.data_dir))
         if args.train_d_steps:
             train_discriminator_alone(gan, dataset, args.train_d_steps, args.batch_size,

@@ -21,6 +21,7 @@ previous state file removed; so a kill between two writes leaves the older pair 
 with the same settings goes on from there (a run killed at any moment loses at most that many
 steps), and a rerun with other settings is refused. The run folder is locked for the run, as `ganzoo train` locks its own.
 """
+import importlib
 import json
 import os
 import pathlib
@@ -79,12 +80,19 @@ def _check_flags():
                          "covariance; use more than 2048.")
 
 
-def _read_progress(run_dir, settings):
+def _read_progress(run_dir, settings=None):
     """(D steps already taken, z generator state, state file): (0, None, None) for a new run;
-    refuses a folder of other settings, or one whose named state file is missing."""
+    refuses a folder of other settings than `settings` (None: any settings), or one whose named
+    state file is missing."""
+    d_step, seed_state, state, _ = read_progress(run_dir, settings)
+    return d_step, seed_state, state
+
+
+def read_progress(run_dir, settings=None):
+    """_read_progress's answer and the run's settings as its progress file records them."""
     path = os.path.join(run_dir, PROGRESS)
     if not os.path.isfile(path):
-        return 0, None, None
+        return 0, None, None, None
     try:
         with open(path, encoding="utf-8") as handle:
             progress = json.load(handle)
@@ -94,7 +102,7 @@ def _read_progress(run_dir, settings):
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UsageError(f"{path} is not a peer run's progress file ({error!r}): give another "
                          "--run_dir, or delete that folder to start over.") from None
-    if progress["settings"] != settings:
+    if settings is not None and progress["settings"] != settings:
         changed = sorted(k for k in set(settings) | set(progress["settings"])
                          if settings.get(k) != progress["settings"].get(k))
         raise UsageError(f"{run_dir} holds a peer run of other settings ({', '.join(changed)} "
@@ -103,20 +111,39 @@ def _read_progress(run_dir, settings):
     if not os.path.isfile(state):
         raise UsageError(f"{path} names {progress['weights']}, which is not in {run_dir}: the "
                          "state was moved or deleted; restore it, or give another --run_dir.")
-    return int(progress["d_step"]), progress["seed_state"], state
+    return int(progress["d_step"]), progress["seed_state"], state, progress["settings"]
 
 
-class _Sampler:
-    """The peer's generator behind the `.sample(num, seed)` that ganzoo's fid_fn calls."""
+def build_peer(settings):
+    """The keras.io peer GAN of a run's settings, built with both optimisers, ready to take a
+    state file's weights (`gan.load_weights(path)`)."""
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    from peers import kerasio_gan
+
+    gan = kerasio_gan.build_gan(settings["architecture"], lr=settings["lr"],
+                                beta1=settings["beta1"], beta2=settings["beta2"])
+    gan.built = True  # a train_step-only model: its sub-models are built (functional)
+    gan.d_optimizer.build(gan.discriminator.trainable_variables)
+    gan.g_optimizer.build(gan.generator.trainable_variables)
+    return gan
+
+
+class PeerSampler:
+    """The peer's generator behind ganzoo's `Generator.sample` (what fid_fn and
+    benchmarks/d_logit_scale.py call): z drawn from the seed as ganzoo draws it."""
 
     def __init__(self, generator):
         self.generator = generator
+        self.resolution = int(generator.output_shape[1])
 
-    def sample(self, num, seed=None):
+    def sample(self, num, seed=None, batch_size=250, labels=None):
         from ganzoo.architectures.base import sample_noise
 
+        if labels is not None:
+            raise ValueError("the keras.io peer is unconditional: it takes no labels.")
         z = sample_noise(num, self.generator.input_shape[-1], seed)
-        return self.generator.predict(z, batch_size=250, verbose=0)
+        return self.generator.predict(z, batch_size=batch_size, verbose=0)
 
 
 def main(argv):
@@ -146,9 +173,10 @@ def _run():
     from ganzoo.utils.files import save_weights, write_text
 
     sys.path.insert(0, str(HERE))
-    # Before the import: the peer's module-level initializer takes its seed when it is made.
+    # Before the import (build_peer's): the peer's module-level initializer takes its seed when
+    # it is made.
     keras.utils.set_random_seed(FLAGS.seed)
-    from peers import kerasio_gan
+    importlib.import_module("peers.kerasio_gan")
 
     run_dir = FLAGS.run_dir
     os.makedirs(run_dir, exist_ok=True)
@@ -164,12 +192,8 @@ def _run():
             print(f"{PROGRAM}: {run_dir} is at D step {d_step}, --steps {FLAGS.steps}: done.")
             return 0
 
-        gan = kerasio_gan.build_gan("sndcgan", lr=settings["lr"], beta1=settings["beta1"],
-                                    beta2=settings["beta2"])
-        gan.built = True  # a train_step-only model: its sub-models are built (functional)
+        gan = build_peer(settings)
         if d_step:
-            gan.d_optimizer.build(gan.discriminator.trainable_variables)
-            gan.g_optimizer.build(gan.generator.trainable_variables)
             gan.load_weights(state)
             gan.seed_generator.state.assign(np.asarray(seed_state, dtype="int64")
                                             .astype(gan.seed_generator.state.dtype))
@@ -193,7 +217,7 @@ def _run():
                     "dataset": settings["dataset"], "reference_split": FLAGS.fid_split,
                     "sample_seed": settings["seed"], "peer": settings["peer"]}
         record_path = os.path.join(run_dir, "fid.jsonl")
-        sampler = _Sampler(gan.generator)
+        sampler = PeerSampler(gan.generator)
 
         def measure_if_due(step):
             measured = set()

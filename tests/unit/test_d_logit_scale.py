@@ -135,3 +135,50 @@ def test_training_d_alone_leaves_g_unchanged():
     for before, after in zip(g_before, gan.generator.trainable_weights):
         np.testing.assert_array_equal(before, np.array(after))
     assert any(not np.array_equal(b, np.array(a)) for b, a in zip(d_before, gan.discriminator.trainable_weights))
+
+
+def _peer_settings():
+    return {"peer": "kerasio_tf", "architecture": "sndcgan", "loss": "ns", "lr": 2e-4,
+            "beta1": 0.5, "beta2": 0.999, "batch_size": 8, "dataset": "synthetic", "seed": 0,
+            "fid_samples": 2049, "fid_split": "test", "checkpoint_every": 2}
+
+
+@pytest.mark.skipif(__import__("keras").backend.backend() != "tensorflow",
+                    reason="the keras.io peer is TensorFlow code")
+def test_command_reads_a_peer_run_at_its_newest_or_a_named_state(tmp_path, capsys):
+    import peer_fid_curve
+
+    run_dir = tmp_path / "peer"
+    run_dir.mkdir()
+    rng = np.random.default_rng(0)
+    states = {}
+    for step in (2, 4):  # two states of other weights, saved as peer_fid_curve.py saves them
+        gan = peer_fid_curve.build_peer(_peer_settings())
+        for variable in gan.discriminator.trainable_weights + gan.generator.trainable_weights:
+            variable.assign(np.asarray(variable) + rng.normal(0, 0.05, variable.shape).astype("float32"))
+        gan.save_weights(str(run_dir / peer_fid_curve.state_name(step)))
+        states[step] = d_logit_scale.measure(
+            d_logit_scale._PeerModels(gan, peer_fid_curve.PeerSampler(gan.generator)), "synthetic", 6)
+    (run_dir / "progress.json").write_text(json.dumps({
+        "d_step": 4, "weights": peer_fid_curve.state_name(4), "seed_state": [1337, 0],
+        "settings": _peer_settings()}))
+    assert states[2]["real_mean"] != pytest.approx(states[4]["real_mean"], rel=1e-3)
+
+    for checkpoint, step in ((None, 4), ("peer-00000002.weights.h5", 2),
+                             (str(run_dir / "peer-00000004.weights.h5"), 4)):
+        models, dataset, label = d_logit_scale._peer_gan(str(run_dir), checkpoint)
+        assert dataset == "synthetic" and f"(keras.io peer) at D step {step}" in label
+        row = d_logit_scale.measure(models, dataset, 6)
+        for key, value in states[step].items():
+            assert row[key] == pytest.approx(value, rel=1e-5, abs=1e-6), (checkpoint, key)
+    assert d_logit_scale.main([str(run_dir), "--num", "6"]) == 0
+    assert "keras.io peer) at D step 4 (peer-00000004.weights.h5)" in capsys.readouterr().out
+
+    with pytest.raises(SystemExit, match="no peer state .*peer-00000006.weights.h5"):
+        d_logit_scale.main([str(run_dir), "--checkpoint", "peer-00000006.weights.h5"])
+    with pytest.raises(SystemExit):
+        d_logit_scale.main([str(run_dir), "--train_d_steps", "2"])
+    assert "is a keras.io peer run" in capsys.readouterr().err
+    (run_dir / "peer-00000002.weights.h5").write_bytes(b"torn")
+    with pytest.raises(SystemExit, match="is not a state of this peer run"):
+        d_logit_scale.main([str(run_dir), "--checkpoint", "peer-00000002.weights.h5"])
