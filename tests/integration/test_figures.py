@@ -53,6 +53,12 @@ def test_plot_writes_a_png_and_the_script_runs(tmp_path):
     assert both.returncode == 0, both.stderr
     # The peer's curve is drawn: the figure differs from the one without it.
     assert Image.open(tmp_path / "c.png").tobytes() != Image.open(tmp_path / "b.png").tobytes()
+    # The records files themselves (a run whose folder is gone) draw the same figure.
+    files = subprocess.run([sys.executable, "training/plot_fid.py", "--run_dir", str(tmp_path / "fid.jsonl"),
+                            "--peer_run_dir", str(peer / "fid.jsonl"), "--peer_label", "keras.io peer",
+                            "--out", str(tmp_path / "d.png")], capture_output=True, text=True)
+    assert files.returncode == 0, files.stderr
+    assert Image.open(tmp_path / "d.png").tobytes() == Image.open(tmp_path / "c.png").tobytes()
     no_peer = subprocess.run([sys.executable, "training/plot_fid.py", "--run_dir", str(tmp_path),
                               "--peer_run_dir", str(tmp_path / "y")], capture_output=True, text=True)
     assert no_peer.returncode == 2 and "y/fid.jsonl does not exist" in no_peer.stderr
