@@ -16,8 +16,9 @@ is about 1.07 over its first 250 steps. The two differ in two ways (benchmarks/p
 Each variant trains from its seed on the same CIFAR10 batches in the same order (ganzoo's data
 pipeline) for --steps D steps, and the script prints its mean D and G loss in windows of --window
 steps, then, at the end, its D's logits on --num real test images and as many of its G's samples
-(benchmarks/d_logit_scale.py: mean, NS loss, AUC) and sigma_2 / sigma_1 of its spectral-norm
-kernels (benchmarks/sn_kernel_scale.py):
+(benchmarks/d_logit_scale.py: mean, NS loss, AUC), and of its spectral-norm kernels
+(benchmarks/sn_kernel_scale.py) the range of sigma_2 / sigma_1 and of Adam's step relative to the
+kernel, lr / rms, as a multiple of its value at the paper's initialisation (lr / 0.02):
 
   paper           ganzoo.build_gan of the zoo recipe: the paper's step
   fresh_z         the same with resample_generator_z=True: the peer's z, the paper's spectral norm
@@ -131,11 +132,14 @@ def run_variant(variant, steps, window, seed, num, dataset="cifar10"):
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "d.weights.h5")
         discriminator.save_weights(path)
-        gaps = [sn_kernel_scale.kernel_scale(matrix, 2e-4)["gap"]
-                for _, matrix in sn_kernel_scale.wrapped_kernels(path)]
+        kernels = [matrix for _, matrix in sn_kernel_scale.wrapped_kernels(path)]
+    scales = [sn_kernel_scale.kernel_scale(matrix, 2e-4) for matrix in kernels]
+    # Adam's step relative to each kernel now, as a multiple of the paper's initial one (lr / 0.02).
+    steps_vs_init = [scale["relative_step"] * sn_kernel_scale.INIT_STD / 2e-4 for scale in scales]
     keras.backend.clear_session()
     return {"d_loss": history.history["d_loss"], "g_loss": history.history["g_loss"],
-            "seconds": seconds, "logits": row, "gaps": [g for g in gaps if g is not None]}
+            "seconds": seconds, "logits": row, "steps_vs_init": steps_vs_init,
+            "gaps": [scale["gap"] for scale in scales if scale["gap"] is not None]}
 
 
 def main(argv=None):
@@ -165,7 +169,8 @@ def main(argv=None):
     print(f"mean D loss (G loss) per {args.window} D steps, then D's logits at step {args.steps} "
           f"on {args.num} real test images and {args.num} samples; seed {args.seed}")
     print(f"{'variant':14s} " + " ".join(f"{'..' + w:>13s}" for w in windows)
-          + f" {'real':>7s} {'fake':>7s} {'AUC':>5s} {'s2/s1':>10s} {'s/step':>6s}", flush=True)
+          + f" {'real':>7s} {'fake':>7s} {'AUC':>5s} {'s2/s1':>10s} {'lr/rms':>11s} {'s/step':>6s}",
+          flush=True)
     for variant in variants:
         result = run_variant(variant, args.steps, args.window, args.seed, args.num,
                              args.dataset)
@@ -173,6 +178,7 @@ def main(argv=None):
         logits = result["logits"]
         print(f"{variant:14s} {losses} {logits['real_mean']:+7.3f} {logits['fake_mean']:+7.3f} "
               f"{logits['auc']:5.2f} {min(result['gaps']):4.2f}-{max(result['gaps']):4.2f} "
+              f"{min(result['steps_vs_init']):4.2f}-{max(result['steps_vs_init']):5.2f}x "
               f"{result['seconds'] / args.steps:6.2f}", flush=True)
     return 0
 
