@@ -80,16 +80,10 @@ def _check_flags():
                          "covariance; use more than 2048.")
 
 
-def _read_progress(run_dir, settings=None):
-    """(D steps already taken, z generator state, state file): (0, None, None) for a new run;
-    refuses a folder of other settings than `settings` (None: any settings), or one whose named
-    state file is missing."""
-    d_step, seed_state, state, _ = read_progress(run_dir, settings)
-    return d_step, seed_state, state
-
-
 def read_progress(run_dir, settings=None):
-    """_read_progress's answer and the run's settings as its progress file records them."""
+    """(D steps already taken, z generator state, state file, the run's settings):
+    (0, None, None, None) for a new run; refuses a folder of other settings than `settings`
+    (None: any settings), or one whose named state file is missing."""
     path = os.path.join(run_dir, PROGRESS)
     if not os.path.isfile(path):
         return 0, None, None, None
@@ -151,7 +145,7 @@ def main(argv):
     try:
         _check_flags()
         # Refusals and a finished run answer before TensorFlow loads (again under the lock below).
-        d_step, _, _ = _read_progress(FLAGS.run_dir, _settings())
+        d_step = read_progress(FLAGS.run_dir, _settings())[0]
         if d_step >= FLAGS.steps:
             print(f"{PROGRAM}: {FLAGS.run_dir} is at D step {d_step}, --steps {FLAGS.steps}: done.")
             return 0
@@ -187,7 +181,7 @@ def _run():
         raise UsageError(str(error)) from None
     try:
         settings = _settings()
-        d_step, seed_state, state = _read_progress(run_dir, settings)
+        d_step, seed_state, state, _ = read_progress(run_dir, settings)
         if d_step >= FLAGS.steps:
             print(f"{PROGRAM}: {run_dir} is at D step {d_step}, --steps {FLAGS.steps}: done.")
             return 0
