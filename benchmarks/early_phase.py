@@ -2,6 +2,8 @@ r"""Which difference between ganzoo's step and the keras.io peer's makes ganzoo'
 
     KERAS_BACKEND=tensorflow python benchmarks/early_phase.py --steps 250 \
         --variants paper,fresh_z,paper_sigma1,peer_reused_z,peer
+    KERAS_BACKEND=tensorflow python benchmarks/early_phase.py --steps 250 \
+        --variants paper,stop_sigma,projected,projected_stop_sigma
 
 On CIFAR10 with the recipe of sndcgan-ns-sn-cifar10, ganzoo's step (the paper's) logs a D loss of
 1.37-1.39 (2 ln 2 = 1.386: D's logits near 0) for its first thousands of steps, where the peer's
@@ -29,9 +31,20 @@ kernel, lr / rms, as a multiple of its value at the paper's initialisation (lr /
   peer_reused_z   the peer with G reusing the D update's z: Keras' spectral norm, the paper's z
   peer            the keras.io peer as benchmarks/peer_fid_curve.py trains it
 
+and the two halves of Keras' spectral norm, one at a time and together, on the paper's step (its
+z, its data, its weights):
+
+  stop_sigma      W / sigma(W) with no gradient through sigma: D's gradient keeps its component
+                  along each kernel's top singular direction, which the sigma term removes
+  projected       after each step, every spectral-norm kernel is divided by its sigma (one power
+                  iteration from its u, as Keras' layer does at its next training call), so the
+                  stored kernels stay at sigma 1 and Adam's steps grow relative to them
+  projected_stop_sigma   both: Keras' spectral norm on ganzoo's step
+
 The peer variants need KERAS_BACKEND=tensorflow.
 """
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -41,7 +54,8 @@ import numpy as np
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-VARIANTS = ("paper", "fresh_z", "paper_sigma1", "peer_reused_z", "peer")
+VARIANTS = ("paper", "fresh_z", "paper_sigma1", "peer_reused_z", "peer", "stop_sigma",
+            "projected", "projected_stop_sigma")
 CONFIG = "sndcgan-ns-sn-cifar10"
 
 
@@ -84,26 +98,84 @@ def _peer(seed, reuse_z):
         kerasio_gan.GAN = original
 
 
+def _spectral_norm_layers(discriminator):
+    from ganzoo.layers.spectral_norm import SpectralNormalization
+
+    return [layer for layer in discriminator._flatten_layers(include_self=False)
+            if isinstance(layer, SpectralNormalization)]
+
+
 def scale_kernels_to_sigma_one(discriminator):
     """Divide each spectral-norm kernel of a ganzoo D by its largest singular value (NumPy's
     SVD). D computes the same function (it divides by sigma itself); what changes is the size of
     the stored kernel that Adam steps on. Returns the sigmas divided by."""
-    from ganzoo.layers.spectral_norm import SpectralNormalization, kernel_as_matrix
+    from ganzoo.layers.spectral_norm import kernel_as_matrix
 
     sigmas = []
-    for layer in discriminator._flatten_layers(include_self=False):
-        if isinstance(layer, SpectralNormalization):
-            kernel = layer.layer.kernel
-            matrix = np.asarray(kernel_as_matrix(np.asarray(kernel), layer.layer))
-            sigma = float(np.linalg.svd(matrix.astype(np.float64), compute_uv=False)[0])
-            kernel.assign(np.asarray(kernel) / sigma)
-            sigmas.append(sigma)
+    for layer in _spectral_norm_layers(discriminator):
+        kernel = layer.layer.kernel
+        matrix = np.asarray(kernel_as_matrix(np.asarray(kernel), layer.layer))
+        sigma = float(np.linalg.svd(matrix.astype(np.float64), compute_uv=False)[0])
+        kernel.assign(np.asarray(kernel) / sigma)
+        sigmas.append(sigma)
     return sigmas
+
+
+@contextlib.contextmanager
+def sigma_without_gradient():
+    """While open, ganzoo's spectral norm divides by sigma with its gradient stopped (the models
+    traced meanwhile keep it): the gradient Keras' layer gives its kernel, up to the factor
+    1 / sigma, which Adam's step does not see."""
+    from keras import ops
+
+    from ganzoo.layers import spectral_norm
+
+    original = spectral_norm.power_iteration
+
+    def stopped(matrix, u, epsilon=1e-12):
+        sigma, u = original(matrix, u, epsilon)
+        return ops.stop_gradient(sigma), u
+
+    spectral_norm.power_iteration = stopped
+    try:
+        yield
+    finally:
+        spectral_norm.power_iteration = original
+
+
+def project_kernels(discriminator):
+    """Divide each spectral-norm kernel by sigma estimated with one power iteration from its u (u
+    itself is left as it is: it moves on training calls alone). Returns the sigmas divided by."""
+    from keras import ops
+
+    from ganzoo.layers.spectral_norm import kernel_as_matrix, power_iteration
+
+    sigmas = []
+    for layer in _spectral_norm_layers(discriminator):
+        kernel = layer.layer.kernel
+        sigma, _ = power_iteration(kernel_as_matrix(kernel, layer.layer),
+                                   ops.cast(layer.u, kernel.dtype), layer.epsilon)
+        kernel.assign(kernel / sigma)
+        sigmas.append(float(sigma))
+    return sigmas
+
+
+def _projecting_callback():
+    import keras
+
+    class ProjectKernels(keras.callbacks.Callback):
+        """After each D step: the kernels Keras' spectral norm would hold at its next call."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            project_kernels(self.model.discriminator)  # self.model brings JAX's state back first
+
+    return ProjectKernels()
 
 
 def build(variant, seed):
     """(model to fit, measurable models for d_logit_scale.measure, D to save for its kernels)."""
-    if variant in ("paper", "fresh_z", "paper_sigma1"):
+    if variant in ("paper", "fresh_z", "paper_sigma1", "stop_sigma", "projected",
+                   "projected_stop_sigma"):
         gan = _ganzoo(seed, resample_generator_z=variant == "fresh_z")
         if variant == "paper_sigma1":
             scale_kernels_to_sigma_one(gan.discriminator)
@@ -125,8 +197,12 @@ def run_variant(variant, steps, window, seed, num, dataset="cifar10"):
 
     model, measurable, discriminator = build(variant, seed)
     pipeline, _ = gdata.load(dataset, 64, seed=seed, resolution=32, labels=False)
+    callbacks = [_projecting_callback()] if variant.startswith("projected") else []
+    stop_sigma = variant.endswith("stop_sigma")
     start = time.perf_counter()
-    history = model.fit(pipeline, epochs=steps // window, steps_per_epoch=window, verbose=0)
+    with sigma_without_gradient() if stop_sigma else contextlib.nullcontext():
+        history = model.fit(pipeline, epochs=steps // window, steps_per_epoch=window, verbose=0,
+                            callbacks=callbacks)
     seconds = time.perf_counter() - start
     row = d_logit_scale.measure(measurable, dataset, num, seed=seed)
     with tempfile.TemporaryDirectory() as folder:
@@ -168,7 +244,7 @@ def main(argv=None):
     windows = [f"{(i + 1) * args.window}" for i in range(args.steps // args.window)]
     print(f"mean D loss (G loss) per {args.window} D steps, then D's logits at step {args.steps} "
           f"on {args.num} real test images and {args.num} samples; seed {args.seed}")
-    print(f"{'variant':14s} " + " ".join(f"{'..' + w:>13s}" for w in windows)
+    print(f"{'variant':20s} " + " ".join(f"{'..' + w:>13s}" for w in windows)
           + f" {'real':>7s} {'fake':>7s} {'AUC':>5s} {'s2/s1':>10s} {'lr/rms':>11s} {'s/step':>6s}",
           flush=True)
     for variant in variants:
@@ -176,7 +252,7 @@ def main(argv=None):
                              args.dataset)
         losses = " ".join(f"{d:6.3f}({g:5.2f})" for d, g in zip(result["d_loss"], result["g_loss"]))
         logits = result["logits"]
-        print(f"{variant:14s} {losses} {logits['real_mean']:+7.3f} {logits['fake_mean']:+7.3f} "
+        print(f"{variant:20s} {losses} {logits['real_mean']:+7.3f} {logits['fake_mean']:+7.3f} "
               f"{logits['auc']:5.2f} {min(result['gaps']):4.2f}-{max(result['gaps']):4.2f} "
               f"{min(result['steps_vs_init']):4.2f}-{max(result['steps_vs_init']):5.2f}x "
               f"{result['seconds'] / args.steps:6.2f}", flush=True)
