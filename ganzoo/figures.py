@@ -23,27 +23,36 @@ def read_fid_records(path):
     return [records[step] for step in sorted(records)]
 
 
-def plot_fid_curve(records, out_path, title=None, references=()):
+def series_labels(records, label=None):
+    """{record key: legend name} of the series a run's records hold. "fid" measures the inference
+    generator: the EMA average when the run keeps one (then "fid_raw" is the raw G beside it),
+    else the raw G itself. `label` names the run, for a figure with another run beside it."""
+    has_raw = any("fid_raw" in r for r in records)
+    names = {"fid": "EMA generator", "fid_raw": "raw generator"} if has_raw else {"fid": "generator"}
+    if label:
+        names = {key: f"{label}: {name}" for key, name in names.items()} if has_raw \
+            else {"fid": label}
+    return names
+
+
+def plot_fid_curve(records, out_path, title=None, references=(), label=None):
     """FID against discriminator steps for every series the records hold ("fid", "fid_raw").
 
     `references`: (label, [(d_step, fid), ...]) pairs drawn as dashed lines, e.g. a peer's run.
+    `label`: the run's name in the legend (series_labels).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # "fid" measures the inference generator: the EMA average when the run keeps one (then
-    # "fid_raw" is the raw G beside it), else the raw G itself.
-    has_raw = any("fid_raw" in r for r in records)
-    labels = {"fid": "EMA generator", "fid_raw": "raw generator"} if has_raw else {"fid": "generator"}
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    for key, label in labels.items():
+    for key, name in series_labels(records, label).items():
         points = [(r["d_step"], r[key]) for r in records if key in r]
         if points:
-            ax.plot(*zip(*points), marker="o", markersize=3, label=label)
-    for label, points in references:
-        ax.plot(*zip(*points), linestyle="--", marker="x", label=label)
+            ax.plot(*zip(*points), marker="o", markersize=3, label=name)
+    for name, points in references:
+        ax.plot(*zip(*points), linestyle="--", marker="x", label=name)
     first = records[0]
     protocol = " ".join(str(part) for part in (
         f"FID of {first.get('generated', '?')} samples vs {first.get('reference', '?')}",

@@ -1,8 +1,9 @@
 r"""Plot a training run's FID curve (fid.jsonl, written by train.py --fid_every) as a PNG.
 
     python training/plot_fid.py --run_dir runs/sndcgan --out docs/figures/fid_curve.png
-    python training/plot_fid.py --run_dir runs/sndcgan --peer_run_dir runs/peer-kerasio \
-        --peer_label "keras.io peer (TF)" --out docs/figures/fid_vs_peer.png
+    python training/plot_fid.py --run_dir runs/sndcgan --label ganzoo \
+        --peer_run_dir runs/peer-kerasio --peer_label "keras.io peer (TF)" \
+        --out docs/figures/fid_vs_peer.png
 
 --peer_run_dir: a run measured the same way (benchmarks/peer_fid_curve.py writes one), drawn dashed.
 Either flag also takes a fid.jsonl file itself: the records of a run whose folder is gone
@@ -18,6 +19,8 @@ flags.DEFINE_string("out", "fid_curve.png", "Output PNG.")
 flags.DEFINE_string("title", None, "Figure title (default: the FID protocol).")
 flags.DEFINE_string("peer_run_dir", None, "Another run folder with a fid.jsonl (or the file), "
                     "drawn dashed.")
+flags.DEFINE_string("label", None, "The legend's name of --run_dir's run (default: its curves "
+                    "are named by generator alone).")
 flags.DEFINE_string("peer_label", "peer", "The legend's name of --peer_run_dir's curve.")
 
 
@@ -46,7 +49,8 @@ def main(argv):
     references = []
     if FLAGS.peer_run_dir:
         references.append((FLAGS.peer_label, [(r["d_step"], r["fid"]) for r in loaded[1]]))
-    print(plot_fid_curve(loaded[0], FLAGS.out, title=FLAGS.title, references=references))
+    print(plot_fid_curve(loaded[0], FLAGS.out, title=FLAGS.title, references=references,
+                         label=FLAGS.label))
     return 0
 
 

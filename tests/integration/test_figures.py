@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from ganzoo.figures import plot_fid_curve, read_fid_records  # noqa: E402
+from ganzoo.figures import plot_fid_curve, read_fid_records, series_labels  # noqa: E402
 
 
 def _write(path, records):
@@ -30,6 +30,16 @@ def test_bad_records_name_the_line(tmp_path):
     path.write_text("\n")
     with pytest.raises(ValueError, match="no FID record"):
         read_fid_records(path)
+
+
+def test_series_are_named_by_generator_and_by_run_when_labelled():
+    ema = [{"d_step": 1000, "fid": 9.0, "fid_raw": 8.0}]
+    raw = [{"d_step": 1000, "fid": 9.0}]
+    assert series_labels(ema) == {"fid": "EMA generator", "fid_raw": "raw generator"}
+    assert series_labels(raw) == {"fid": "generator"}
+    assert series_labels(ema, "ganzoo") == {"fid": "ganzoo: EMA generator",
+                                            "fid_raw": "ganzoo: raw generator"}
+    assert series_labels(raw, "ganzoo") == {"fid": "ganzoo"}
 
 
 def test_plot_writes_a_png_and_the_script_runs(tmp_path):
@@ -59,6 +69,12 @@ def test_plot_writes_a_png_and_the_script_runs(tmp_path):
                             "--out", str(tmp_path / "d.png")], capture_output=True, text=True)
     assert files.returncode == 0, files.stderr
     assert Image.open(tmp_path / "d.png").tobytes() == Image.open(tmp_path / "c.png").tobytes()
+    labelled = subprocess.run([sys.executable, "training/plot_fid.py", "--run_dir", str(tmp_path),
+                               "--label", "ganzoo", "--peer_run_dir", str(peer), "--peer_label",
+                               "keras.io peer", "--out", str(tmp_path / "e.png")],
+                              capture_output=True, text=True)
+    assert labelled.returncode == 0, labelled.stderr
+    assert Image.open(tmp_path / "e.png").tobytes() != Image.open(tmp_path / "c.png").tobytes()
     no_peer = subprocess.run([sys.executable, "training/plot_fid.py", "--run_dir", str(tmp_path),
                               "--peer_run_dir", str(tmp_path / "y")], capture_output=True, text=True)
     assert no_peer.returncode == 2 and "y/fid.jsonl does not exist" in no_peer.stderr
