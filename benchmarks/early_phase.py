@@ -34,8 +34,9 @@ kernel, lr / rms, as a multiple of its value at the paper's initialisation (lr /
 and the two halves of Keras' spectral norm, one at a time and together, on the paper's step (its
 z, its data, its weights):
 
-  stop_sigma      W / sigma(W) with no gradient through sigma: D's gradient keeps its component
-                  along each kernel's top singular direction, which the sigma term removes
+  stop_sigma      W / sigma(W) with no gradient through sigma: each kernel's gradient is
+                  G / sigma (G: the gradient with respect to W / sigma), without the paper's
+                  term -(<G, W / sigma> / sigma) u v^T along its top singular pair
   projected       after each step, every spectral-norm kernel is divided by its sigma (one power
                   iteration from its u, as Keras' layer does at its next training call), so the
                   stored kernels stay at sigma 1 and Adam's steps grow relative to them
