@@ -174,7 +174,7 @@ def train_discriminator_alone(gan, dataset, steps, batch_size, seed=0, data_dir=
 
 
 def _print_row(label, row):
-    print(f"{label[-60:]:60s} {row['real_mean']:+7.3f} ± {row['real_std']:6.3f} "
+    print(f"{label[-80:]:80s} {row['real_mean']:+7.3f} ± {row['real_std']:6.3f} "
           f"{row['fake_mean']:+7.3f} ± {row['fake_std']:6.3f} {row['d_loss']:9.3f} {row['auc']:6.3f}",
           flush=True)
 
@@ -200,7 +200,7 @@ def main(argv=None):
     if args.train_d_steps < 0 or args.batch_size < 1:
         parser.error("--train_d_steps must be 0 or more and --batch_size 1 or more; got "
                      f"{args.train_d_steps} and {args.batch_size}.")
-    print(f"{'source':60s} {'real logits':>16s} {'fake logits':>16s} {'NS d_loss':>9s} {'AUC':>6s}")
+    print(f"{'source':80s} {'real logits':>16s} {'fake logits':>16s} {'NS d_loss':>9s} {'AUC':>6s}")
     for source in args.source:
         is_run = os.path.isfile(os.path.join(source, "config.json")) and os.path.isdir(
             os.path.join(source, "checkpoints"))
