@@ -344,7 +344,7 @@ def _run_locked(options, extra_callbacks=()):
 
     fid_fn = None
     if options.fid_every:
-        def fid_reference():
+        def reference_images():  # called once, and only when no cached statistics match
             reference = fid_reference(run.dataset, options.fid_split, options.fid_samples,
                                       run.seed, hyper["resolution"], run.resize, run.crop_or_pad,
                                       options.data_dir, fallback_split=options.split)
@@ -356,7 +356,7 @@ def _run_locked(options, extra_callbacks=()):
             return reference
 
         fid_fn, reason = gcallbacks.make_fid_fn(
-            fid_reference, options.fid_samples, seed=run.seed,
+            reference_images, options.fid_samples, seed=run.seed,
             cache_path=os.path.join(model_dir, "fid_reference.npz"),
             cache_key=fid_reference_key(run.dataset, options.fid_split, options.fid_samples,
                                         run.seed, hyper["resolution"], run.resize,

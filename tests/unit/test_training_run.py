@@ -94,3 +94,37 @@ def test_fid_reference_is_fitted_as_the_training_images_and_keyed_by_the_fit(tmp
                      "resolution": 32}  # the key of every earlier run's cache, unchanged
     assert training.fid_reference_key("x", "test", 5000, 0, 32, resize=True)["fit"] == "resize"
     assert training.fid_reference_key("x", "test", 5000, 0, 32, crop_or_pad=True)["fit"] == "crop_or_pad"
+
+
+def test_a_run_with_fid_every_measures_fid_against_its_fitted_reference(tmp_path, monkeypatch):
+    """--fid_every through training.run: the reference is drawn, its statistics cached under the
+    run's key, and one FID record written per measurement (a stand-in feature network keeps it
+    fast; the real one is the evaluator's)."""
+    from ganzoo.figures import read_fid_records
+    from ganzoo.metrics import inception
+    from ganzoo.metrics.fid import FIDStats
+
+    drawn = []
+    original = training.fid_reference
+
+    def counted(*args, **kwargs):
+        drawn.append(args)
+        return original(*args, **kwargs)
+
+    class MeanColour:
+        def features(self, images):
+            return np.asarray(images, np.float64).mean(axis=(1, 2))
+
+    monkeypatch.setattr(training, "fid_reference", counted)
+    monkeypatch.setattr(inception, "default_network", lambda batch_size=50: MeanColour())
+    run = options(tmp_path, dataset="synthetic:2100", fid_every=2, fid_samples=2049,
+                  fid_split="train", recipe=TINY.override(steps=4))
+    training.run(run)
+    records = read_fid_records(tmp_path / "run" / "fid.jsonl")
+    assert [r["d_step"] for r in records] == [2, 4]
+    assert all(np.isfinite(r["fid"]) and r["fid"] >= 0 for r in records)
+    assert len(drawn) == 1  # once for the whole run
+    cached = FIDStats.load(str(tmp_path / "run" / "fid_reference.npz"))
+    assert cached.protocol == dict(training.fid_reference_key("synthetic:2100", "train", 2049,
+                                                              training.DEFAULT_SEED, 8),
+                                   purpose="fid_reference")
