@@ -195,7 +195,7 @@ def make_dataset(
         records = source.records
         label_array = source.labels
 
-        def load(index):
+        def read_record(index):  # (not `load`: that is this module's public entry point)
             image = decode_image(records[int(index)], source.descriptions[int(index)]
                                  if source.descriptions else f"image {int(index)}")
             if shape is not None and image.shape != tuple(shape):
@@ -205,7 +205,7 @@ def make_dataset(
             return image
 
         def decode(index):
-            image = tf.numpy_function(load, [index], tf.uint8, stateful=False)
+            image = tf.numpy_function(read_record, [index], tf.uint8, stateful=False)
             image.set_shape(shape if shape is not None else (None, None, 3))
             image = _to_float(image[None], resolution, crop_or_pad)[0]
             if with_labels:
