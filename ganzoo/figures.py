@@ -60,6 +60,12 @@ def plot_fid_curve(records, out_path, title=None, references=(), label=None):
     ax.set_xlabel("discriminator steps")
     ax.set_ylabel("FID (lower is better)")
     ax.set_yscale("log")
+    # Plain numbers ("200", not "2 x 10^2") on the major ticks and on the minor ticks Matplotlib
+    # chooses to label (all of them when the curve spans less than a decade).
+    from matplotlib.ticker import LogFormatter
+
+    ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
     ax.set_title(title or protocol, fontsize=9)
     if title:
         ax.text(0.99, 0.98, protocol, transform=ax.transAxes, ha="right", va="top", fontsize=7)
