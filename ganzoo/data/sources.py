@@ -155,8 +155,9 @@ def _finish(name, records, descriptions, label_names, memory_limit, origin, allo
             examples = "; ".join(f"{d}: {s[1]}x{s[0]}" for s, d in list(shapes.items())[:3])
             raise DataError(
                 f"{origin} mixes images of {len(shapes)} different sizes ({examples}). "
-                "Resize them to one size first, or pass a resolution to resize to "
-                "(`ganzoo train --resize`)."
+                "Resize them to one size first, or have each fitted to the model's resolution "
+                "as it is read: `ganzoo train --resize` (central crop, then resize) or "
+                "`--crop_or_pad` (central patch), with `--resolution N` if the recipe sets none."
             )
     else:
         image_shape = next(iter(shapes))

@@ -128,3 +128,39 @@ def test_a_run_with_fid_every_measures_fid_against_its_fitted_reference(tmp_path
     assert cached.protocol == dict(training.fid_reference_key("synthetic:2100", "train", 2049,
                                                               training.DEFAULT_SEED, 8),
                                    purpose="fid_reference")
+
+
+def _image_folder(path, sizes):
+    from PIL import Image
+
+    path.mkdir()
+    rng = np.random.default_rng(0)
+    for index, (height, width) in enumerate(sizes):
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(
+            path / f"{index}.png")
+    return str(path)
+
+
+def test_a_recipe_without_a_resolution_takes_the_datas(tmp_path):
+    folder = _image_folder(tmp_path / "images", [(16, 16)] * 8)
+    recipe = Recipe("sndcgan", batch_size=4, steps=1)
+    assert recipe.resolution is None
+    training.run(options(tmp_path, recipe=recipe, dataset=folder, checkpoint_every=1))
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["training"]["resolution"] == 16
+    metadata = read_metadata(str(tmp_path / "run" / "checkpoints" / "ckpt-000000001.weights.h5"))
+    assert metadata["hyper"]["resolution"] == 16
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ([(20, 20)] * 8, r"The images of images are 20x20: resolution 20: SNDCGAN needs a resolution "
+                     r"divisible by 8.*Pass such a --resolution \(with --resize\)"),
+    ([(16, 24)] * 8, r"The images of images are not all square and of one size: pass --resolution"),
+])
+def test_data_a_recipe_without_a_resolution_cannot_take_is_refused_before_the_run(
+        tmp_path, sizes, message):
+    folder = _image_folder(tmp_path / "images", sizes)
+    with pytest.raises(training.UsageError, match=message):
+        training.run(options(tmp_path, recipe=Recipe("sndcgan", batch_size=4, steps=1),
+                             dataset=folder))
+    assert not (tmp_path / "run").exists()  # refused before anything was written
