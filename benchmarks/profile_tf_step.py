@@ -47,7 +47,10 @@ def op_times(logdir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        epilog="Every other flag (--architecture, --batch_size, --warmup, --steps, ...) is "
+               "benchmarks/train_step.py's: see its --help.")
     parser.add_argument("--peer", choices=("ganzoo_tf", "kerasio_tf"), default="ganzoo_tf")
     parser.add_argument("--top", type=int, default=15, help="op types to list")
     own, rest = parser.parse_known_args(argv)
