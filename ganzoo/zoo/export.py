@@ -2,8 +2,8 @@
 
 ganzoo's generators are subclassed models; a `.keras` file of one needs ganzoo's classes to load.
 `functional_generator(generator)` rebuilds the same computation from built-in layers (Dense,
-BatchNormalization, Conv2D, Conv2DTranspose, Reshape, ZeroPadding3D, Add, Activation, Rescaling)
-with the generator's weights, so
+BatchNormalization, Conv2D, Conv2DTranspose, Reshape, ZeroPadding3D, Add, Activation, Rescaling;
+SAGAN's self-attention block also MaxPooling2D, Dot and Softmax) with the generator's weights, so
 
     model = keras.saving.load_model("generator.keras")     # no ganzoo needed
     images = model(z)                                      # z ~ U(-1, 1), (N, z_dim) -> [0, 1]
@@ -83,6 +83,33 @@ def _resampled_conv(resampled, x, name, pairs):
     return x
 
 
+def _self_attention(attention, x, pairs):
+    """SAGAN's block (ganzoo.layers.SelfAttention.call) from built-in layers: Dot is the batched
+    matmul (with phi transposed), Rescaling(sigma) the scalar gate."""
+    import keras
+
+    _, h, w, c = x.shape
+    pooled = (h // 2) * (w // 2)
+    theta = _apply(pairs, attention.theta, "attention_theta", x)
+    theta = keras.layers.Reshape((h * w, c // 8), name="attention_theta_flat")(theta)
+    phi = _apply(pairs, attention.phi, "attention_phi", x)
+    phi = _apply(pairs, attention.pool, "attention_phi_pool", phi)
+    phi = keras.layers.Reshape((pooled, c // 8), name="attention_phi_flat")(phi)
+    g = _apply(pairs, attention.g, "attention_g", x)
+    g = _apply(pairs, attention.pool, "attention_g_pool", g)
+    g = keras.layers.Reshape((pooled, c // 2), name="attention_g_flat")(g)
+    scores = keras.layers.Dot(axes=(2, 2), name="attention_scores")([theta, phi])
+    weights = keras.layers.Softmax(axis=-1, name="attention_softmax")(scores)
+    attended = keras.layers.Dot(axes=(2, 1), name="attention_attended")([weights, g])
+    attended = keras.layers.Reshape((h, w, c // 2), name="attention_attended_map")(attended)
+    out = _apply(pairs, attention.attn_g, "attention_out", attended)
+    # sigma is a weight of the block, a constant of the copy: counted as copied.
+    sigma = float(keras.ops.convert_to_numpy(attention.sigma))
+    pairs.append((None, attention.sigma))
+    out = keras.layers.Rescaling(sigma, name="attention_sigma")(out)
+    return keras.layers.Add(name="attention_add")([x, out])
+
+
 def _resnet(generator, z, pairs):
     import keras
 
@@ -98,6 +125,8 @@ def _resnet(generator, z, pairs):
         y = keras.layers.Activation("relu", name=f"{name}_relu2")(y)
         y = _resampled_conv(block.conv2, y, f"{name}_conv2", pairs)
         x = keras.layers.Add(name=f"{name}_add")([y, shortcut])
+        if i == generator.attention_after:
+            x = _self_attention(generator.attention, x, pairs)
     x = _apply(pairs, generator.final_bn, "final_bn", x)
     x = keras.layers.Activation("relu", name="final_relu")(x)
     x = _apply(pairs, generator.to_rgb, "to_rgb", x)
@@ -123,6 +152,9 @@ def functional_generator(generator):
     model = keras.Model(z, images, name=f"{generator.name}_plain_keras")
     copied = 0
     for clone, source in pairs:
+        if clone is None:  # a weight folded into the copy's config (SelfAttention's sigma)
+            copied += 1
+            continue
         clone.set_weights(source.get_weights())
         copied += len(source.weights)
     if copied != len(generator.weights):

@@ -308,6 +308,9 @@ def save_preset(gan, out_dir, *, name, dataset, recipe, title=None, status="cust
                              f"Publish an earlier checkpoint of the run.")
     recipe = dict(recipe)
     run = dict(run or recipe)
+    for settings in (recipe, run):  # a recipe left to take the data's resolution: the model's
+        if settings.get("resolution") is None and "resolution" in settings:
+            settings["resolution"] = int(generator.resolution)
     trained = dict(trained or {"d_steps": int(gan.d_steps), "g_steps": int(gan.g_steps)})
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = pathlib.Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.ganzoo-stage-", dir=str(out_dir.parent)))
@@ -585,8 +588,10 @@ def load_preset(files, *, with_discriminator=False, source=None, verified="sha25
         _load_weights(gan.discriminator, files(DISCRIMINATOR_WEIGHTS), "discriminator", where)
         model = gan
     else:
-        classes = {k: int(gconfig[k]) for k in ("num_classes", "class_embedding") if k in gconfig}  # conditional
-        model = generator_cls(resolution=resolution, z_dim=z_dim, name="generator", **classes)
+        # A conditional or self-attention generator's config says so; the plain family's lacks them.
+        extras = {k: int(gconfig[k]) for k in ("num_classes", "class_embedding", "self_attention")
+                  if k in gconfig}
+        model = generator_cls(resolution=resolution, z_dim=z_dim, name="generator", **extras)
         _load_weights(model, files(GENERATOR_WEIGHTS), "generator", where)
     model.preset_info = info_from_metadata(metadata, source=source or where, verified=verified, name=name)
     return model

@@ -64,7 +64,7 @@ def test_placed_after_the_named_block_in_g_and_d():
     assert g.get_config()["self_attention"] == 16 and "self_attention" not in plain.generator.get_config()
 
 
-def test_training_reaches_sigma_and_the_weights_round_trip(rng, tmp_path):
+def test_training_reaches_sigma_and_the_weights_and_preset_round_trip(rng, tmp_path):
     gan = ganzoo.build_gan("resnet_cifar", self_attention=8, seed=1)
     images = rng.uniform(0, 1, size=(4, 32, 32, 3)).astype("float32")
     logs = gan.train_on_batch(images, return_dict=True)
@@ -78,6 +78,24 @@ def test_training_reaches_sigma_and_the_weights_round_trip(rng, tmp_path):
     np.testing.assert_allclose(other.sample(2, seed=3), gan.generator.sample(2, seed=3), atol=1e-6)
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(gan.generator))
     assert restored.self_attention == 8 and restored.attention_after == 0
+
+    # A preset of it (the recipe left to take the data's resolution): the generator alone, the GAN
+    # to fine-tune, and the plain-Keras generator.keras all compute the trained generator.
+    from ganzoo.zoo.preset import save_preset
+
+    recipe = Recipe("resnet_cifar", self_attention=8, batch_size=4, steps=1)
+    assert recipe.resolution is None
+    folder = tmp_path / "preset"
+    save_preset(gan, folder, name="sagan-test", dataset="synthetic", recipe=recipe.to_dict(),
+                num_samples=4)
+    z = np.random.default_rng(5).uniform(-1, 1, (3, 128)).astype("float32")
+    want = keras.ops.convert_to_numpy(gan.generator(z, training=False))
+    generator = ganzoo.load(str(folder))
+    finetune = ganzoo.load(str(folder), with_discriminator=True)
+    plain = keras.saving.load_model(str(folder / "generator.keras"))  # safe mode: built-in layers
+    assert generator.self_attention == finetune.discriminator.self_attention == 8
+    for model in (generator, finetune.generator, plain):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(z, training=False)), want)
 
 
 @pytest.mark.parametrize("fields, message", [
