@@ -74,17 +74,21 @@ def test_run_then_resume_from_python(tmp_path):
         3, "synthetic:16", 4)
 
 
+def _image_folder(path, sizes):
+    from PIL import Image
+
+    path.mkdir()
+    rng = np.random.default_rng(0)
+    for index, (height, width) in enumerate(sizes):
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(
+            path / f"{index}.png")
+    return str(path)
+
+
 def test_fid_reference_is_fitted_as_the_training_images_and_keyed_by_the_fit(tmp_path):
     """--resize / --crop_or_pad runs compare G with reference images fitted as their training
     images are (once native-size images, and a crash on mixed sizes), cached under their own key."""
-    from PIL import Image
-
-    folder = tmp_path / "images"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for name, (height, width) in zip("abc", ((8, 8), (12, 16), (16, 16))):
-        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(
-            folder / f"{name}.png")
+    folder = _image_folder(tmp_path / "images", [(8, 8), (12, 16), (16, 16)])
     for fit in ({"resize": True}, {"crop_or_pad": True}):
         images = training.fid_reference(str(folder), "test", 3, 0, 4, data_dir=None,
                                         fallback_split="train", **fit)
@@ -128,17 +132,6 @@ def test_a_run_with_fid_every_measures_fid_against_its_fitted_reference(tmp_path
     assert cached.protocol == dict(training.fid_reference_key("synthetic:2100", "train", 2049,
                                                               training.DEFAULT_SEED, 8),
                                    purpose="fid_reference")
-
-
-def _image_folder(path, sizes):
-    from PIL import Image
-
-    path.mkdir()
-    rng = np.random.default_rng(0)
-    for index, (height, width) in enumerate(sizes):
-        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(
-            path / f"{index}.png")
-    return str(path)
 
 
 def test_a_recipe_without_a_resolution_takes_the_datas(tmp_path):
