@@ -266,6 +266,14 @@ class FID(StepCallback):
                 if name in values:
                     self.logger.scalar(name, values[name], d_step)
 
+    def on_train_begin(self, logs=None):
+        # A run killed after its checkpoint at a multiple of `every` but before this measurement
+        # resumes from that checkpoint, past the step: measure it now, or the curve loses it.
+        step = self.initial_d_step
+        if step and self.every and step % self.every == 0 and self.record_path \
+                and step not in recorded_fid_steps(self.record_path):
+            self._measure(step)
+
     def on_d_step(self, d_step, logs):
         if self.crossed(d_step, self.every) and not self.run_failed:
             self._measure(d_step)
@@ -275,6 +283,15 @@ class FID(StepCallback):
             return
         if not (self.history and self.history[-1][0] == self.d_step):
             self._measure(self.d_step)
+
+
+def recorded_fid_steps(record_path):
+    """The D steps a run's fid.jsonl holds (none when there is no file yet)."""
+    from ganzoo.figures import read_fid_records
+
+    if not os.path.isfile(record_path) or not os.path.getsize(record_path):
+        return set()
+    return {int(record["d_step"]) for record in read_fid_records(record_path)}
 
 
 def measure_fid(gan, fid_fn, d_step, record_path=None, protocol=None):

@@ -35,12 +35,9 @@ def main(argv):
     import ganzoo
     from ganzoo import callbacks, training
     from ganzoo.checkpoint import CheckpointManager, read_metadata
-    from ganzoo.figures import read_fid_records
 
     record_path = os.path.join(FLAGS.run_dir, "fid.jsonl")
-    done = set()
-    if os.path.isfile(record_path):
-        done = {r["d_step"] for r in read_fid_records(record_path)}
+    done = callbacks.recorded_fid_steps(record_path)
     manager = CheckpointManager(os.path.join(FLAGS.run_dir, "checkpoints"), keep=10**9)
     todo = [(step, path) for step, path in manager.checkpoints()
             if step % FLAGS.every == 0 and step not in done]

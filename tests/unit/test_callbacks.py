@@ -117,6 +117,31 @@ def test_fid_reference_statistics_are_cached_per_reference(monkeypatch, tmp_path
     assert len(calls) == 3  # an unreadable cache is measured again, not trusted
 
 
+
+def test_a_resume_measures_the_fid_that_the_kill_skipped(tmp_path):
+    """Killed after the checkpoint at step 20 but before its FID: the resume (at 20) measures 20
+    first; a resume at a step already recorded, or between multiples, measures nothing extra."""
+    record = tmp_path / "fid.jsonl"
+    record.write_text(json.dumps({"d_step": 10, "fid": 50.0}) + "\n")
+    measured = []
+
+    def fid_fn(model):
+        measured.append(model)
+        return 40.0 - len(measured)
+
+    def steps():
+        return [json.loads(line)["d_step"] for line in record.read_text().splitlines()]
+
+    _drive(gcb.FID(fid_fn, 10, initial_d_step=20, record_path=str(record)), 15)  # to D step 35
+    assert steps() == [10, 20, 30]
+    _drive(gcb.FID(fid_fn, 10, initial_d_step=30, record_path=str(record)), 5)  # 30 is recorded
+    _drive(gcb.FID(fid_fn, 10, initial_d_step=35, record_path=str(record)), 3)  # 35: no multiple
+    assert steps() == [10, 20, 30] and len(measured) == 2
+    fresh = tmp_path / "fresh.jsonl"  # a run resumed at 20 that never had a record file
+    _drive(gcb.FID(fid_fn, 10, initial_d_step=20, record_path=str(fresh)), 1)
+    assert [json.loads(line)["d_step"] for line in fresh.read_text().splitlines()] == [20]
+
+
 @pytest.mark.slow
 def test_nan_stop_keeps_last_good_checkpoint_on_a_real_gan(tmp_path):
     """Two good steps, then NaN images: training stops at step 3, checkpoint 2 stays newest."""
