@@ -65,6 +65,8 @@ class RunOptions:
     resize, crop_or_pad: how images of another size are fitted (ganzoo.data.make_dataset).
     config, init_from: the manifest entry the recipe came from, recorded with the run;
         init_from also starts a new run from that published model's weights (fine-tuning).
+    deterministic: reproducible kernels (ganzoo.backend.enable_determinism), so that two runs of
+        one seed are bitwise equal; without it TensorFlow's CPU kernels already differ at step 1.
     """
 
     model_dir: str
@@ -90,6 +92,7 @@ class RunOptions:
     distribute: str = "none"
     num_devices: Optional[int] = None
     progress: bool = True
+    deterministic: bool = False
 
     def __post_init__(self):
         if not self.model_dir:
@@ -291,6 +294,13 @@ def _run_locked(options, extra_callbacks=()):
     from ganzoo.checkpoint import CheckpointManager, remove_stale_temporary_files
     from ganzoo.utils.files import write_text
 
+    if options.deterministic:  # first: JAX reads its GPU flag when it starts
+        from ganzoo.backend import enable_determinism
+
+        try:
+            enable_determinism()
+        except RuntimeError as error:
+            raise UsageError(f"--deterministic: {error}") from None
     model_dir = options.model_dir
     manager = CheckpointManager(os.path.join(model_dir, "checkpoints"),
                                 keep=options.keep_checkpoints)
@@ -425,7 +435,7 @@ def _run_locked(options, extra_callbacks=()):
         "hyper": hyper, "dataset": run.dataset, "resize": run.resize,
         "crop_or_pad": run.crop_or_pad, "seed": run.seed, "config": run.config,
         "init_from": run.init_from, "backend": keras.backend.backend(),
-        "ganzoo_version": ganzoo.__version__,
+        "deterministic": bool(options.deterministic), "ganzoo_version": ganzoo.__version__,
     }
     config = {"training": hyper, **{k: v for k, v in metadata.items() if k != "hyper"}}
     write_text(os.path.join(model_dir, "config.json"), json.dumps(config, indent=2, sort_keys=True))

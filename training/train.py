@@ -8,7 +8,10 @@ pip-installed ganzoo trains the same way.
 """
 import sys
 
-from ganzoo.cli import train
+from ganzoo.cli import prepare_training_environment
+
+prepare_training_environment(sys.argv[1:])  # before ganzoo.cli.train loads TensorFlow
+from ganzoo.cli import train  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(train.command(sys.argv[1:]))

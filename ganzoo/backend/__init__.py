@@ -17,6 +17,7 @@ keras.ops in ganzoo/gan.py. Each backend module provides:
   unpack/pack of the jitted state lists; TensorFlow: read the variables, write the buffers)
 - sample(generator, z, labels=None): a generator's forward pass at inference, as numpy (JAX:
   compiled); labels: a conditional generator's classes
+- enable_determinism(): reproducible kernels run to run (train --deterministic)
 
 state.py holds `StateLayout`, where each named value sits, shared by both.
 """
@@ -28,6 +29,7 @@ if BACKEND == "jax":
     from ganzoo.backend.jax import (
         apply_gradients,
         assign_values,
+        enable_determinism,
         grad,
         input_gradient,
         optimizer_iterations,
@@ -40,6 +42,7 @@ elif BACKEND == "tensorflow":
     from ganzoo.backend.tensorflow import (
         apply_gradients,
         assign_values,
+        enable_determinism,
         grad,
         input_gradient,
         optimizer_iterations,
@@ -61,6 +64,7 @@ __all__ = [
     "StateLayout",
     "apply_gradients",
     "assign_values",
+    "enable_determinism",
     "grad",
     "input_gradient",
     "optimizer_iterations",

@@ -114,3 +114,26 @@ def train_step(model, state, data):
         new_metric_values.extend(own)
         offset += count
     return results, (trainable, non_trainable, optimizer_values, new_metric_values)
+
+
+DETERMINISTIC_XLA_FLAG = "--xla_gpu_deterministic_ops=true"
+
+
+def enable_determinism():
+    """Make every op reproducible run to run. XLA's CPU kernels already are; on GPU XLA needs
+    DETERMINISTIC_XLA_FLAG, which it reads once, when JAX starts its backends."""
+    import os
+
+    from jax._src import xla_bridge
+
+    if DETERMINISTIC_XLA_FLAG in os.environ.get("XLA_FLAGS", ""):
+        return
+    if not xla_bridge.backends_are_initialized():
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_XLA_FLAG}".strip()
+        return
+    if jax.default_backend() != "cpu":
+        raise RuntimeError(
+            f"deterministic ops on {jax.default_backend()} need XLA_FLAGS={DETERMINISTIC_XLA_FLAG} "
+            "before JAX starts: JAX has already started in this process. Set XLA_FLAGS in the "
+            "environment and start again.")

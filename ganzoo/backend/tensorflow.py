@@ -1,4 +1,6 @@
 """TensorFlow: GradientTape gradients; optimizers update the variables in place."""
+import os
+
 import tensorflow as tf
 from keras import ops
 
@@ -126,3 +128,42 @@ def train_step(model, data):
     for metric in model.metrics:
         metric.update_state(logs[metric.name])
     return {metric.name: metric.result() for metric in model.metrics}
+
+
+def _onednn_enabled():
+    try:  # what TensorFlow decided when it loaded (a private module: fall back on the variable)
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0"
+
+
+def enable_determinism():
+    """Make training reproducible run to run, bit for bit (for this process, irreversibly). On
+    the CPU that takes, each measured necessary: TensorFlow's op determinism; no oneDNN kernels
+    (they round differently from one process to the next even single-threaded); one intra-op
+    and one inter-op thread (with more, two runs of one seed drift apart in the last bits).
+    oneDNN is chosen when TensorFlow loads, the threads when it runs its first op: RuntimeError
+    when either is too late."""
+    if _onednn_enabled():
+        raise RuntimeError(
+            "deterministic training on TensorFlow needs TF_ENABLE_ONEDNN_OPTS=0 before TensorFlow "
+            "loads (oneDNN's CPU kernels round differently in each process); this process loaded "
+            "it with oneDNN on. Set TF_ENABLE_ONEDNN_OPTS=0 in the environment (`ganzoo train "
+            "--deterministic` does it itself) and start again.")
+    threading = tf.config.threading
+    for kind in ("intra", "inter"):
+        try:
+            getattr(threading, f"set_{kind}_op_parallelism_threads")(1)
+        except RuntimeError:  # the runtime has started: only the environment could have set it
+            variable = f"TF_NUM_{kind.upper()}OP_THREADS"
+            if getattr(threading, f"get_{kind}_op_parallelism_threads")() != 1 and \
+                    os.environ.get(variable) != "1":
+                raise RuntimeError(
+                    f"deterministic training on TensorFlow needs one {kind}-op thread, set before "
+                    f"TensorFlow runs its first op; this process has run ops already. Set "
+                    f"{variable}=1 in the environment (`ganzoo train --deterministic` does it "
+                    "itself), or enable determinism before anything runs."
+                ) from None
+    tf.config.experimental.enable_op_determinism()

@@ -55,6 +55,9 @@ def main(argv=None):
         return 2
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:  # absl flags (the training scripts' own), parsed by ganzoo.cli.train
+        from ganzoo.cli import prepare_training_environment
+
+        prepare_training_environment(argv[1:])  # before ganzoo.cli.train loads TensorFlow
         from ganzoo.cli import train
 
         return train.command(argv[1:])

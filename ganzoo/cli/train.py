@@ -84,6 +84,11 @@ def _define_flags(fv):
     f.DEFINE_integer("num_devices", None, "With --distribute data_parallel: how many devices "
                      "(default all).", flag_values=fv)
     f.DEFINE_boolean("progress", True, "Show a progress bar.", flag_values=fv)
+    f.DEFINE_boolean("deterministic", False, "Reproducible kernels: two runs of one seed give "
+                     "bitwise-equal weights (TensorFlow: op determinism, no oneDNN, one thread, "
+                     "several times slower on a CPU; JAX on GPU: --xla_gpu_deterministic_ops). "
+                     "Without it TensorFlow's CPU kernels make two such runs differ from the "
+                     "first step.", flag_values=fv)
 
 
 _define_flags(FLAGS)
@@ -174,7 +179,7 @@ def resolve_settings():
         sample_every=FLAGS.sample_every, num_samples=FLAGS.num_samples,
         log_every=FLAGS.log_every, fid_every=FLAGS.fid_every, fid_samples=FLAGS.fid_samples,
         fid_split=FLAGS.fid_split, distribute=FLAGS.distribute, num_devices=FLAGS.num_devices,
-        progress=FLAGS.progress)
+        progress=FLAGS.progress, deterministic=FLAGS.deterministic)
 
 
 def main(argv):

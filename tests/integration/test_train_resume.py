@@ -1,6 +1,7 @@
 """training/train.py end to end: a run killed with SIGKILL resumes from its last checkpoint with
 nothing corrupted, and ends in exactly the state of an uninterrupted run (weights, both optimizer
-states, EMA generator, batch-norm and spectral-norm buffers, noise seed state, data order).
+states, EMA generator, batch-norm and spectral-norm buffers, noise seed state, data order); with
+--deterministic, two runs of one seed are bitwise equal step for step.
 
 The uninterrupted reference and the run to be killed train side by side in subprocesses.
 """
@@ -29,17 +30,14 @@ ARGS = [
     "--batch_size", "4", "--disc_iters", "2", "--steps", str(STEPS), "--checkpoint_every", "2",
     "--keep_checkpoints", "3", "--sample_every", "8", "--num_samples", "4", "--log_every", "4",
     "--ema_decay", "0.9", "--penalty", "wgan_gp", "--penalty_weight", "1", "--seed", "3",
-    "--noprogress",
+    "--noprogress", "--deterministic",
 ]
 
 
 def _start(model_dir, *extra, cache=None):
     import keras
 
-    # One TensorFlow thread: multi-threaded CPU reductions are not reproducible from one process
-    # to the next (two identical runs differed by up to 6e-5 after 16 steps).
     env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), TF_CPP_MIN_LOG_LEVEL="2",
-               TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1",
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     if cache:  # JAX: the resumed run reuses the compilations of the first two
         env.update(JAX_COMPILATION_CACHE_DIR=str(cache),
@@ -88,7 +86,7 @@ def _scalar_tags(model_dir):
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     reference_dir, victim_dir = tmp_path / "reference", tmp_path / "victim"
     cache = tmp_path / "jax-cache"
-    reference = _start(reference_dir, cache=cache)
+    reference = _start(reference_dir, "--keep_checkpoints", "100", cache=cache)  # keeps every one
     victim = _start(victim_dir, cache=cache)
 
     deadline = time.time() + 500
@@ -104,50 +102,45 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     assert killed_at and max(killed_at) < STEPS, killed_at
 
     # Nothing under a checkpoint name is damaged.
+    before_kill = {}
     for step in killed_at:
         path = os.path.join(victim_dir, "checkpoints", f"ckpt-{step:09d}.weights.h5")
         assert read_metadata(path)["d_step"] == step
-        assert _h5_arrays(path)
+        before_kill[step] = _h5_arrays(path)
+        assert before_kill[step]
 
     output = _finish(_start(victim_dir, "--resume", cache=cache))
-    assert "resumed from" in output and f"at discriminator step {max(killed_at)}" in output
     _finish(reference)
 
-    # Same end state: every variable of the GAN and both optimizers, bit for bit on JAX. On
-    # TensorFlow up to round-off: even single-threaded, its CPU kernels can round a last bit
-    # differently in a fresh process, and a few buffers amplify that (batch-norm statistics,
-    # spectral-norm u vectors: seen up to 4e-5), while most values stay within round-off. A lost
-    # RNG state, optimizer moment or data position changes nearly every value by ~1e-5 or more.
-    import keras
+    # --deterministic: up to the kill, the two processes ran one seed from scratch and wrote
+    # bitwise-equal checkpoints (without it, TensorFlow's CPU kernels made two such runs of this
+    # model differ by 4e-3 in an Adam moment after 16 steps).
+    for step, second in before_kill.items():
+        name = f"checkpoints/ckpt-{step:09d}.weights.h5"
+        first = _h5_arrays(os.path.join(reference_dir, name))
+        assert first.keys() == second.keys()
+        for key in first:
+            np.testing.assert_array_equal(second[key], first[key], err_msg=f"{name}: {key}")
 
+    assert "resumed from" in output and f"at discriminator step {max(killed_at)}" in output
+
+    # Same end state, bit for bit on both backends: every variable of the GAN and both
+    # optimizers, the EMA, the batch-norm and spectral-norm buffers, the noise state. (Without
+    # --deterministic, TensorFlow reached it only to round-off, up to 4e-5 in a few buffers.)
     final = f"checkpoints/ckpt-{STEPS:09d}.weights.h5"
     expected = _h5_arrays(os.path.join(reference_dir, final))
     resumed = _h5_arrays(os.path.join(victim_dir, final))
     assert expected.keys() == resumed.keys()
     assert any("optimizer" in k for k in expected) and any("ema" in k for k in expected)
     assert any("noise_state" in k for k in expected)  # the noise stream continues too
-    exact = keras.backend.backend() == "jax"
-    differences = []
     for key in expected:
-        if exact or not np.issubdtype(expected[key].dtype, np.floating):
-            np.testing.assert_array_equal(resumed[key], expected[key], err_msg=key)
-        else:
-            np.testing.assert_allclose(resumed[key], expected[key], rtol=1e-3, atol=1e-4,
-                                       err_msg=key)
-            differences.append(np.abs(resumed[key].astype(np.float64) - expected[key]).ravel())
-    if differences:
-        # The median difference stays at round-off; the tail bound leaves room for the TF build's
-        # kernels (a fresh environment gave a 99th percentile of 5.6e-7) yet is far below the
-        # ~1e-5 that a lost RNG state, optimizer moment or data position causes almost everywhere.
-        differences = np.concatenate(differences)
-        assert np.quantile(differences, 0.5) < 1e-8
-        assert np.quantile(differences, 0.99) < 3e-6
+        np.testing.assert_array_equal(resumed[key], expected[key], err_msg=key)
     meta = read_metadata(os.path.join(victim_dir, final))
     assert (meta["d_step"], meta["fit_step"]) == (STEPS, STEPS // 2)
     assert meta["hyper"]["ema_decay"] == 0.9
 
     # Rotation, sample grids, TensorBoard scalars, config.json and inference weights.
-    assert _steps(reference_dir) == [STEPS - 4, STEPS - 2, STEPS]
+    assert _steps(victim_dir) == [STEPS - 4, STEPS - 2, STEPS]
     assert sorted(os.listdir(reference_dir / "samples")) == [  # EMA grids and raw-G grids
         "step_000000008.png", "step_000000008_raw.png", "step_000000016.png",
         "step_000000016_raw.png"]
@@ -159,6 +152,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
         assert tags.get(tag) == [4, 8, 12, 16], (tag, tags)
     config = json.loads((reference_dir / "config.json").read_text())
     assert config["training"]["steps"] == STEPS and config["dataset"] == "synthetic:48"
+    assert config["deterministic"] is True
     for name in ("generator.weights.h5", "generator_raw.weights.h5", "discriminator.weights.h5"):
         assert (reference_dir / name).is_file()
     assert not glob.glob(os.path.join(victim_dir, "checkpoints", "*.tmp-*"))

@@ -153,10 +153,10 @@ def test_readme_python_api_block_runs_as_pasted(tmp_path):
     env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), TF_CPP_MIN_LOG_LEVEL="2",
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     code = block + ("\nassert gan.d_steps == 10, gan.d_steps\nassert pretrained.d_steps == 0, pretrained.d_steps"
-                    "\nassert summary['d_step'] == 20, summary"
+                    "\nassert summary['d_step'] == 4, summary"
                     "\nprint('README block ok')\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=1200, cwd=tmp_path, env=env)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     assert "README block ok" in result.stdout
-    assert (tmp_path / "runs" / "sn" / "checkpoints" / "ckpt-000000020.weights.h5").is_file()
+    assert (tmp_path / "runs" / "sn" / "checkpoints" / "ckpt-000000004.weights.h5").is_file()

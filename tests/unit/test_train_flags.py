@@ -258,3 +258,37 @@ def test_truncated_checkpoint_is_reported_as_unreadable_not_missing(tmp_path, no
         assert "holds no checkpoint" not in message and "Drop --resume" not in message
         assert "Nothing was changed or deleted" in message
     assert os.path.getsize(path) == 200  # kept as it is
+
+
+# ------------------------------------------------------------------------------- --deterministic
+@pytest.mark.parametrize("args, expected", [
+    (["--deterministic"], True), (["-deterministic=1"], True), (["--deterministic=true"], True),
+    (["--deterministic=false"], False), (["--deterministic", "--nodeterministic"], False),
+    (["--steps", "4"], False),
+])
+def test_deterministic_sets_tensorflows_environment_before_it_loads(monkeypatch, args, expected):
+    from ganzoo.cli import DETERMINISTIC_ENVIRONMENT, prepare_training_environment
+
+    for name in DETERMINISTIC_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    assert prepare_training_environment(args) is expected
+    assert {name: os.environ.get(name) for name in DETERMINISTIC_ENVIRONMENT} == (
+        {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+        if expected else dict.fromkeys(DETERMINISTIC_ENVIRONMENT))
+    train.parse_flags(["train.py", "--model_dir", "x", "--architecture", "sndcgan", *args])
+    assert train.resolve_settings().deterministic is expected
+
+
+def test_deterministic_in_a_process_that_loaded_onednn_is_refused_with_the_fix(tmp_path,
+                                                                              no_build):
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("oneDNN is TensorFlow's; JAX's CPU kernels are deterministic as they are")
+    from tensorflow.python.util import _pywrap_util_port
+
+    if not _pywrap_util_port.IsMklEnabled():
+        pytest.skip("this TensorFlow runs without oneDNN (TF_ENABLE_ONEDNN_OPTS=0 or its build)")
+    with pytest.raises(train.UsageError, match="--deterministic: .*TF_ENABLE_ONEDNN_OPTS=0"):
+        run(tmp_path, "--architecture", "sndcgan", "--dataset", "synthetic:8", "--deterministic")
+    assert not (tmp_path / "run").exists()
