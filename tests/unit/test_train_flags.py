@@ -269,8 +269,9 @@ def test_truncated_checkpoint_is_reported_as_unreadable_not_missing(tmp_path, no
 def test_deterministic_sets_tensorflows_environment_before_it_loads(monkeypatch, args, expected):
     from ganzoo.cli import DETERMINISTIC_ENVIRONMENT, prepare_training_environment
 
-    for name in DETERMINISTIC_ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
+    for name in DETERMINISTIC_ENVIRONMENT:  # set, then removed: monkeypatch restores it after
+        monkeypatch.setenv(name, "set by the test")
+        monkeypatch.delenv(name)
     assert prepare_training_environment(args) is expected
     assert {name: os.environ.get(name) for name in DETERMINISTIC_ENVIRONMENT} == (
         {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
