@@ -1,4 +1,6 @@
 """JAX: jax.value_and_grad; optimizers and metrics applied statelessly to fit()'s jitted state."""
+import os
+
 import jax
 import jax.numpy as jnp
 import keras
@@ -122,8 +124,6 @@ DETERMINISTIC_XLA_FLAG = "--xla_gpu_deterministic_ops=true"
 def enable_determinism():
     """Make every op reproducible run to run. XLA's CPU kernels already are; on GPU XLA needs
     DETERMINISTIC_XLA_FLAG, which it reads once, when JAX starts its backends."""
-    import os
-
     from jax._src import xla_bridge
 
     if DETERMINISTIC_XLA_FLAG in os.environ.get("XLA_FLAGS", ""):
