@@ -194,11 +194,13 @@ def build_payload(out_dir, train_tar, test_tar, inception, wheel_bytes=0, tree=0
     any call knows the whole plan.
     """
     out_dir = pathlib.Path(out_dir)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
     c1, c2 = out_dir / "c1", out_dir / "c2"
-    c1.mkdir(parents=True)
-    c2.mkdir(parents=True)
+    # Only the chunk folders are rebuilt: .lease/ also holds aside/, the published weights that
+    # set_aside() moved out of the tree, which must survive a second `prepare`.
+    for chunk_dir in (c1, c2):
+        if chunk_dir.exists():
+            shutil.rmtree(chunk_dir)
+        chunk_dir.mkdir(parents=True)
     items = []
     for name, source, dest in (("train.tar", train_tar, "cifar10/train.tar"),
                                ("test.tar", test_tar, "cifar10/test.tar")):

@@ -161,6 +161,10 @@ def test_published_weights_wait_outside_the_tree_during_a_lease(tmp_path):
     assert lease.tree_bytes(repo) == before - 3000
     assert (repo / "hub_mirror" / "org" / "m" / "config.json").is_file()  # small files stay
     assert subprocess.run(["git", "-C", str(repo), "check-ignore", "-q", ".lease/aside/x"]).returncode == 0
+    # `prepare` after `aside` (the order its own refusal asks for) rebuilds the chunks only.
+    train, test, inception = _fake_sources(tmp_path)
+    lease.build_payload(repo / lease.PAYLOAD_DIR, train, test, inception, limit=25_000, margin=1000)
+    lease.build_payload(repo / lease.PAYLOAD_DIR, train, test, inception, limit=25_000, margin=1000)
     assert lease.restore_aside(repo) == ["hub_mirror/org/m/generator.weights.h5"]
     assert (repo / "hub_mirror" / "org" / "m" / "generator.weights.h5").read_bytes() == big
     lease.set_aside(repo, min_bytes=1000)
