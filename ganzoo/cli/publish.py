@@ -32,7 +32,9 @@ the lower FID is published, and the card says which and why.
 A zoo entry (--config NAME) is written to the mirror (hub_mirror/<org>/<repo>/ or $GANZOO_HUB_DIR)
 by default; without --dry-run it becomes "published" or "partial" in the manifest, and with a token
 it is uploaded and its commit pinned. Without --config the run is your own model: give --out-dir.
---out-dir must be new, empty, or a preset folder ganzoo wrote: nothing else is ever deleted.
+--out-dir must be new, empty, or a preset folder ganzoo wrote: nothing else is ever deleted. A run
+is not written over a preset that scores a lower FID on the same protocol (the zoo keeps the better
+model) unless --replace says so.
 $HF_TOKEN is used for https://huggingface.co only; another --endpoint needs --token."""
 
 
@@ -76,6 +78,9 @@ def register(subparsers):
     add_option(p, "--discriminator-dtype", choices=("float16", "float32"), default="float16",
                help="storage of discriminator.weights.h5 (default float16)")
     p.add_argument("--manifest", default=None, metavar="PATH", help="weights_manifest.json to update (default: ganzoo's)")
+    p.add_argument("--replace", action="store_true",
+                   help="write over a published model that scores a lower FID on the same protocol (or "
+                        "whose FID cannot be compared with this run's); refused without it")
     add_option(p, "--exclude-metrics", type=_names, default=[], metavar="NAME[,NAME]",
                help="metrics of the --metrics records not to publish (e.g. kid,kid_stderr when they were "
                     "measured with a since-fixed bug); fid cannot be excluded")
@@ -112,6 +117,6 @@ def cmd_publish(args):
         token=publishing.upload_token(args.token, endpoint), endpoint=endpoint, private=args.private,
         dry_run=args.dry_run, num_samples=args.num_samples, sample_seed=args.sample_seed,
         discriminator_dtype=args.discriminator_dtype, manifest_path=args.manifest,
-        exclude_metrics=args.exclude_metrics,
+        exclude_metrics=args.exclude_metrics, replace=args.replace,
     )
     return 0

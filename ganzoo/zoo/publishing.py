@@ -469,6 +469,53 @@ def decide_status(requested, d_steps, recipe_steps):
     return requested
 
 
+# Protocol fields that do not change an FID value: a KID or precision/recall detail, the batch size.
+_NOT_FID_PROTOCOL = frozenset({"kid", "precision_recall", "batch_size"})
+
+
+def _fid_protocol(protocol):
+    """The fields of a metric's protocol string ("key: value; ...") that define its FID."""
+    fields = {}
+    for part in str(protocol or "").split("; "):
+        key, _, value = part.partition(": ")
+        if key not in _NOT_FID_PROTOCOL:
+            fields[key] = value
+    return fields
+
+
+def check_not_worse(out_dir, metrics, inference, d_steps):
+    """Refuses to write a run over the preset in `out_dir` when that preset scores a lower FID on
+    the same protocol, or when the two cannot be compared (this run's FID unmeasured, or measured
+    on another protocol): the zoo keeps its better model unless the publisher says --replace.
+
+    metrics: this run's normalised metrics (of the generator it would publish)."""
+    path = pathlib.Path(out_dir) / preset.METADATA
+    if not path.is_file():
+        return
+    try:
+        old = json.loads(path.read_text())
+        ours = old["fid"]["ours"]
+        old_value = float(ours["value"])
+    except (ValueError, KeyError, TypeError):
+        return  # nothing measured there to lose (or not a preset: check_target refuses that)
+    trained = (old.get("trained") or {}).get("d_steps")
+    where = (f"{out_dir} holds {old.get('name', 'a preset')} ({trained if trained is None else f'{trained:,}'} "
+             f"D steps, {ours.get('generator', 'raw')} generator, FID {old_value:.4g})")
+    fix = "Pass --replace to publish over it anyway."
+    new = next((m for m in metrics if m["name"].lower() == "fid"), None)
+    if new is None:
+        raise PublishError(f"{where}; this run's FID is not measured, so the two cannot be compared. Evaluate "
+                           f"it (`ganzoo eval ... --out EVAL.json`, then --metrics EVAL.json). {fix}")
+    if _fid_protocol(new.get("protocol")) != _fid_protocol(ours.get("protocol")):
+        raise PublishError(f"{where}, measured on another protocol than this run's FID {new['value']:.4g} "
+                           f"(published: {ours.get('protocol')}; this run: {new.get('protocol')}). Measure "
+                           f"this run on the published protocol. {fix}")
+    if float(new["value"]) > old_value:
+        raise PublishError(f"{where}, lower than this run's {float(new['value']):.4g} ({inference['generator']} "
+                           f"generator, {d_steps:,} D steps) on the same protocol: the zoo keeps the better "
+                           f"model. {fix}")
+
+
 # --------------------------------------------------------------------------------------------
 # Run folder -> preset folder
 # --------------------------------------------------------------------------------------------
@@ -476,14 +523,15 @@ def decide_status(requested, d_steps, recipe_steps):
 
 def publish_run(run_dir, out_dir, *, config=None, name=None, status=None, metrics=(), dataset_name=None,
                 num_samples=64, sample_seed=0, discriminator_dtype="float16", repo_id=None, manifest_path=None,
-                exclude_metrics=()):
+                exclude_metrics=(), replace=False):
     """Write the preset folder of a training run. Returns (records, summary dict).
 
     config: a zoo entry name (the run must follow its recipe on its data set; status
     "published" or "partial"). Without it the preset is the user's own model ("custom"), named
     `name` (default: the run folder's name). metrics: --metrics values (see read_eval_records).
     exclude_metrics: names of measured metrics not to publish (a number found wrong after it was
-    measured); FID cannot be excluded, since it decides the inference generator.
+    measured); FID cannot be excluded, since it decides the inference generator. replace: write
+    over a preset in `out_dir` that scores a lower FID (see check_not_worse).
     """
     exclude = {str(m).strip().lower() for m in exclude_metrics or () if str(m).strip()}
     if "fid" in exclude:
@@ -503,6 +551,8 @@ def publish_run(run_dir, out_dir, *, config=None, name=None, status=None, metric
         fids[label] = _fid_of(normalised[label])
     inference = preset.choose_inference_generator(run.has_ema, fids)
     published_metrics = normalised.get(inference["generator"], [])
+    if not replace:
+        check_not_worse(out_dir, published_metrics, inference, run.d_steps)
     if entry is not None:
         differs = check_run_matches_entry(run, entry, dataset_name)
         status = decide_status(status, run.d_steps, entry["training"]["steps"])
@@ -612,7 +662,7 @@ def upload_token(token, endpoint):
 
 def publish(config, checkpoint, *, metrics=(), status=None, name=None, dataset_name=None, out_dir=None,
             repo_id=None, token=None, endpoint=None, private=False, dry_run=False, num_samples=64, sample_seed=0,
-            discriminator_dtype="float16", manifest_path=None, exclude_metrics=()):
+            discriminator_dtype="float16", manifest_path=None, exclude_metrics=(), replace=False):
     """Publish a training run folder (`checkpoint`); returns (out_dir, records, revision or None).
 
     config: the zoo entry whose recipe the run follows (its preset goes to the mirror by default,
@@ -642,7 +692,7 @@ def publish(config, checkpoint, *, metrics=(), status=None, name=None, dataset_n
     records, summary = publish_run(
         checkpoint, out_dir, config=config, name=name, status=status, metrics=metrics, dataset_name=dataset_name,
         num_samples=num_samples, sample_seed=sample_seed, discriminator_dtype=discriminator_dtype,
-        repo_id=repo_id, manifest_path=manifest_path, exclude_metrics=exclude_metrics,
+        repo_id=repo_id, manifest_path=manifest_path, exclude_metrics=exclude_metrics, replace=replace,
     )
     inference = summary["inference"]
     print(f"publish: {summary['name']} [{summary['status']}]: {summary['d_steps']} discriminator steps on "

@@ -694,3 +694,43 @@ def test_add_metrics_to_a_preset_of_your_own(copy_of_the_zoo, capsys):
     assert "Does it copy" not in (own / "README.md").read_text()  # the section needs all four numbers
     assert zoo.manifest.read_bytes() == manifest_before  # your own model is not in the zoo's manifest
     assert ganzoo.load(str(own), progress=False).preset_info.verified == "local"
+
+
+def test_publish_keeps_the_better_model_unless_told_to_replace(copy_of_the_zoo, trained, capsys):
+    """A run is not written over a published preset that scores a lower FID on the same protocol,
+    nor over one whose FID cannot be compared with the run's; --replace overrides; a better run
+    replaces it."""
+    zoo = copy_of_the_zoo  # published with FID 240 (raw), protocol n_generated 8 / n_real 8
+
+    def records(ema, raw, **protocol):
+        paths = []
+        for label, weights, fid in (("ema", "generator.weights.h5", ema), ("raw", "generator_raw.weights.h5", raw)):
+            record = eval_record(trained.run_dir, weights, fid)
+            record["protocol"].update(protocol)
+            path = zoo.tmp / f"guard_{label}_{fid}.json"
+            path.write_text(json.dumps(record))
+            paths.append(f"{label}={path}")
+        return paths
+
+    before = _bytes(zoo.folder)
+    base = ["publish", "--config", NAME, "--checkpoint", str(trained.run_dir), "--status", "partial",
+            "--num-samples", "4", "--dry-run"]
+    worse = [f"--metrics={m}" for m in records(260.0, 250.0)]
+    assert cli(base + worse) == 1
+    err = capsys.readouterr().err
+    assert f"holds {NAME} (2 D steps, raw generator, FID 240), lower than this run's 250 (raw generator" in err
+    assert "Pass --replace" in err and "Traceback" not in err
+    assert cli(base) == 1  # no FID measured: cannot be compared
+    assert "this run's FID is not measured" in capsys.readouterr().err
+    other = [f"--metrics={m}" for m in records(200.0, 210.0, n_real=10)]
+    assert cli(base + other) == 1  # a lower FID, but on another protocol
+    assert "measured on another protocol" in capsys.readouterr().err
+    assert _bytes(zoo.folder) == before  # every refusal left the published folder as it was
+    # A KID detail of the protocol does not change FID: a better run on the same FID protocol replaces it.
+    better = [f"--metrics={m}" for m in records(230.0, 235.0, kid="blocks drawn at random")]
+    assert cli(base + better) == 0
+    metadata = json.loads((zoo.folder / "metadata.json").read_text())
+    assert metadata["fid"]["ours"]["value"] == 230.0 and metadata["inference_generator"]["generator"] == "ema"
+    capsys.readouterr()
+    assert cli(base + worse + ["--replace"]) == 0  # told to: the worse run is written over it
+    assert json.loads((zoo.folder / "metadata.json").read_text())["fid"]["ours"]["value"] == 250.0
