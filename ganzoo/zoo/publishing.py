@@ -506,10 +506,12 @@ def check_not_worse(out_dir, metrics, inference, d_steps):
     if new is None:
         raise PublishError(f"{where}; this run's FID is not measured, so the two cannot be compared. Evaluate "
                            f"it (`ganzoo eval ... --out EVAL.json`, then --metrics EVAL.json). {fix}")
-    if _fid_protocol(new.get("protocol")) != _fid_protocol(ours.get("protocol")):
+    theirs, mine = _fid_protocol(ours.get("protocol")), _fid_protocol(new.get("protocol"))
+    if theirs != mine:
+        differ = "; ".join(f"{key}: {theirs.get(key, '(none)')} there, {mine.get(key, '(none)')} here"
+                           for key in sorted(set(theirs) | set(mine)) if theirs.get(key) != mine.get(key))
         raise PublishError(f"{where}, measured on another protocol than this run's FID {new['value']:.4g} "
-                           f"(published: {ours.get('protocol')}; this run: {new.get('protocol')}). Measure "
-                           f"this run on the published protocol. {fix}")
+                           f"({differ}). Measure this run on the published protocol. {fix}")
     if float(new["value"]) > old_value:
         raise PublishError(f"{where}, lower than this run's {float(new['value']):.4g} ({inference['generator']} "
                            f"generator, {d_steps:,} D steps) on the same protocol: the zoo keeps the better "

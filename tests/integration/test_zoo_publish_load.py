@@ -724,7 +724,7 @@ def test_publish_keeps_the_better_model_unless_told_to_replace(copy_of_the_zoo, 
     assert "this run's FID is not measured" in capsys.readouterr().err
     other = [f"--metrics={m}" for m in records(200.0, 210.0, n_real=10)]
     assert cli(base + other) == 1  # a lower FID, but on another protocol
-    assert "measured on another protocol" in capsys.readouterr().err
+    assert "measured on another protocol than this run's FID 200 (n_real: 8 there, 10 here)" in capsys.readouterr().err
     assert _bytes(zoo.folder) == before  # every refusal left the published folder as it was
     # A KID detail of the protocol does not change FID: a better run on the same FID protocol replaces it.
     better = [f"--metrics={m}" for m in records(230.0, 235.0, kid="blocks drawn at random")]
