@@ -16,6 +16,11 @@ for _folder in (_HERE, os.path.join(_HERE, "unit"), os.path.join(_HERE, "integra
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Tests compile many small train steps: on JAX, XLA's optimisation passes cost more than they
 # save at these sizes (read when jax is first imported, so it is set before any test module).
+# Not for a test that runs its programs many times or on large batches: the optimised_xla fixture
+# below, and JAX_DISABLE_MOST_OPTIMIZATIONS=0 in the environment of such tests' subprocesses.
+# (Measured on an AMD 2-core machine, 2026-12-04: the JAX pass took 1,170 s as set here and 1,099
+# s with the passes on everywhere; some tests gained 30-70%, the classifier and step-reference
+# tests lost 30-55%.)
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 # JAX: one persistent compilation cache for the session, in process and in the subprocesses tests
 # start (train.py, ganzoo ...): many tests compile the same programs (the same models at the same
@@ -65,6 +70,27 @@ def generator_weights_and_images(tmp_path_factory):
     for i in range(12):
         Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(real / f"{i:02d}.png")
     return weights, real
+
+
+@pytest.fixture
+def optimised_xla():
+    """JAX: XLA's optimisation passes on for one test (the setting above turns them off). For a
+    test that runs its compiled programs often or on large batches (a sweep's trials, FID's
+    thousands of samples), unoptimised code costs more than the compile saves: 2049 samples of
+    an 8x8 SNDCGAN take about 4 s a batch of 256 without the passes, 0.4 s with them."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    import jax
+
+    before = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", False)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_disable_most_optimizations", before)
 
 
 def pytest_runtest_setup(item):

@@ -92,25 +92,6 @@ def _arguments(out, storage, trials):
             "--pruner", "none", "--heartbeat", "1", "--grace", "4"]
 
 
-@pytest.fixture
-def optimised_xla():
-    """JAX: XLA's optimisation passes on (tests/conftest.py turns them off). A trial runs its
-    compiled steps often enough (training, scoring, the sample grid) that they halve its time."""
-    import keras
-
-    if keras.backend.backend() != "jax":
-        yield
-        return
-    import jax
-
-    before = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", False)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_disable_most_optimizations", before)
-
-
 def _worker_process(arguments, log):
     import keras
 

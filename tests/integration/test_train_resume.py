@@ -38,7 +38,8 @@ def _start(model_dir, *extra, cache=None):
     import keras
 
     env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               JAX_DISABLE_MOST_OPTIMIZATIONS="0")  # as optimised_xla (conftest.py): 95 -> 68 s on JAX
     if cache:  # JAX: the resumed run reuses the compilations of the first two
         env.update(JAX_COMPILATION_CACHE_DIR=str(cache),
                    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",

@@ -100,7 +100,7 @@ def test_fid_reference_is_fitted_as_the_training_images_and_keyed_by_the_fit(tmp
     assert training.fid_reference_key("x", "test", 5000, 0, 32, crop_or_pad=True)["fit"] == "crop_or_pad"
 
 
-def test_a_run_with_fid_every_measures_fid_against_its_fitted_reference(tmp_path, monkeypatch):
+def test_a_run_with_fid_every_measures_fid_against_its_fitted_reference(tmp_path, monkeypatch, optimised_xla):
     """--fid_every through training.run: the reference is drawn, its statistics cached under the
     run's key, and one FID record written per measurement (a stand-in feature network keeps it
     fast; the real one is the evaluator's)."""
